@@ -1,0 +1,55 @@
+# Two commands do everything on a fresh machine: `make demo` and `make test`.
+# Each bootstraps its own virtual environment (.venv for the project, .venv-sam for the SAM CLI,
+# which pins its own boto3 and so lives apart).
+
+PYTHON ?= python3
+VENV := .venv
+SAM_VENV := .venv-sam
+PY := $(VENV)/bin/python
+SAM := $(SAM_VENV)/bin/sam
+SAM_CLI_VERSION ?= 1.170.0
+
+# `sam build` needs a Python of the runtime's minor version (3.13) on PATH. With pyenv, put its 3.13 first.
+PY313_PREFIX := $(shell command -v pyenv >/dev/null 2>&1 && pyenv versions --bare 2>/dev/null | grep -E '^3\.13(\.[0-9]+)?$$' | tail -n 1 | xargs -r pyenv prefix 2>/dev/null)
+SAM_PATH := $(if $(PY313_PREFIX),$(PY313_PREFIX)/bin:,)$(PATH)
+export SAM_CLI_TELEMETRY := 0
+
+.PHONY: help demo local test unit sam-check bench clean
+
+help:
+	@echo "make demo   - run the workflows on the local emulation with the bundled Czech sample CRM"
+	@echo "make test   - the whole test suite, then sam validate --lint and sam build"
+	@echo "make local  - keep the local emulation running (HTTP API + moto server + clock control)"
+	@echo "make bench  - benchmarks (read ratios, latencies) measured in one run"
+
+$(VENV)/.stamp: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --upgrade pip
+	$(VENV)/bin/pip install --quiet -e ".[dev]"
+	touch $@
+
+$(SAM_VENV)/.stamp:
+	$(PYTHON) -m venv $(SAM_VENV)
+	$(SAM_VENV)/bin/pip install --quiet "aws-sam-cli==$(SAM_CLI_VERSION)"
+	touch $@
+
+demo: $(VENV)/.stamp
+	$(PY) -m crm_local demo
+
+local: $(VENV)/.stamp
+	$(PY) -m crm_local serve
+
+unit: $(VENV)/.stamp
+	$(PY) -m pytest -q
+
+test: unit sam-check
+
+sam-check: $(SAM_VENV)/.stamp
+	$(SAM) validate --lint
+	PATH="$(SAM_PATH)" $(SAM) build --cached --parallel
+
+bench: $(VENV)/.stamp
+	$(PY) -m crm_local.bench
+
+clean:
+	rm -rf $(VENV) $(SAM_VENV) .aws-sam out .pytest_cache

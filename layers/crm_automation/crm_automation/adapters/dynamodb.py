@@ -1,0 +1,365 @@
+"""DynamoDB adapter: repositories for contacts, deals, activities, tasks and workflow state (timers, send ledger).
+
+Every write is conditional (create = attribute_not_exists, update = expected ``version``), and writes that must
+happen together go through one TransactWriteItems, so a crash never leaves half of a business event written.
+Index keys are derived here from the model on every write: the InactivityDue and DueTimers indexes are sparse
+because the attributes they are keyed on exist only while an item is due-able.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from enum import Enum
+from typing import Any
+
+import boto3
+from boto3.dynamodb.conditions import Key
+from botocore.exceptions import ClientError
+
+from crm_automation.domain.inactivity import is_candidate
+from crm_automation.domain.models import Activity, Contact, Deal, Task, Timer
+from crm_automation.errors import ConflictError, TransientError
+from crm_automation.settings import Settings
+
+_THROTTLING = {"ProvisionedThroughputExceededException", "ThrottlingException", "RequestLimitExceeded",
+               "InternalServerError", "TransactionInProgressException"}
+
+
+@dataclass
+class ReadStats:
+    """Items read from DynamoDB by this process (benchmarks compare it with the table size)."""
+
+    items_read: int = 0
+    requests: int = 0
+
+    def reset(self) -> None:
+        self.items_read = 0
+        self.requests = 0
+
+
+stats = ReadStats()
+
+
+def fmt_time(value: datetime) -> str:
+    """Fixed-width, sortable UTC timestamp used in every stored attribute and index key."""
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _to_dynamo(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return fmt_time(value)
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, bool) or value is None or isinstance(value, str | Decimal):
+        return value
+    if isinstance(value, int):
+        return Decimal(value)
+    if isinstance(value, float):
+        return Decimal(str(value))
+    if isinstance(value, dict):
+        return {k: _to_dynamo(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list | tuple | set):
+        return [_to_dynamo(v) for v in value]
+    raise TypeError(f"cannot store {type(value).__name__}")
+
+
+def _item(model: Any) -> dict[str, Any]:
+    return {k: v for k, v in _to_dynamo(model.model_dump()).items() if v is not None}
+
+
+def shard_of(key: str, shards: int) -> str:
+    return str(zlib.crc32(key.encode()) % shards)
+
+
+def email_key(email: str | None) -> str | None:
+    return email.strip().lower() if email else None
+
+
+def _translate(error: ClientError) -> Exception:
+    code = error.response.get("Error", {}).get("Code", "")
+    if code in ("ConditionalCheckFailedException", "TransactionCanceledException"):
+        reasons = [r.get("Code") for r in error.response.get("CancellationReasons", []) or []]
+        if code == "TransactionCanceledException" and any(r in _THROTTLING for r in reasons):
+            return TransientError(f"transaction throttled: {reasons}")
+        return ConflictError(f"{code}: {reasons}" if reasons else code)
+    if code in _THROTTLING:
+        return TransientError(code)
+    return error
+
+
+class Store:
+    """All tables of one deployment. Create once per Lambda container (module level) and reuse."""
+
+    def __init__(self, settings: Settings, resource: Any | None = None) -> None:
+        self.settings = settings
+        self._resource = resource or boto3.resource("dynamodb")
+        self.client = self._resource.meta.client  # accepts and returns plain Python types
+        self.contacts = ContactsRepo(self, settings.contacts_table)
+        self.deals = DealsRepo(self, settings.deals_table)
+        self.activities = ActivitiesRepo(self, settings.activities_table)
+        self.tasks = TasksRepo(self, settings.tasks_table)
+        self.flows = FlowsRepo(self, settings.flows_table)
+
+    def transact(self, operations: list[dict[str, Any]]) -> None:
+        try:
+            self.client.transact_write_items(TransactItems=operations)
+        except ClientError as error:
+            raise _translate(error) from error
+
+    # -- reads, counted
+    def get(self, table: str, key: dict[str, str]) -> dict[str, Any] | None:
+        try:
+            response = self.client.get_item(TableName=table, Key=key, ConsistentRead=True)
+        except ClientError as error:
+            raise _translate(error) from error
+        stats.requests += 1
+        item = response.get("Item")
+        stats.items_read += 1 if item else 0
+        return item
+
+    def query(self, **kwargs: Any) -> Iterator[dict[str, Any]]:
+        while True:
+            try:
+                response = self.client.query(**kwargs)
+            except ClientError as error:
+                raise _translate(error) from error
+            stats.requests += 1
+            stats.items_read += response.get("ScannedCount", len(response.get("Items", [])))
+            yield from response.get("Items", [])
+            if "LastEvaluatedKey" not in response:
+                return
+            kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+
+def _put(table: str, item: dict[str, Any], key_attr: str, expected_version: int | None) -> dict[str, Any]:
+    """A transaction Put: create when expected_version is None, else replace only if the version matches."""
+    put: dict[str, Any] = {"TableName": table, "Item": item}
+    if expected_version is None:
+        put["ConditionExpression"] = f"attribute_not_exists({key_attr})"
+    else:
+        put["ConditionExpression"] = "#v = :expected"
+        put["ExpressionAttributeNames"] = {"#v": "version"}
+        put["ExpressionAttributeValues"] = {":expected": expected_version}
+    return {"Put": put}
+
+
+class ContactsRepo:
+    def __init__(self, store: Store, table: str) -> None:
+        self.store, self.table = store, table
+
+    def to_item(self, contact: Contact) -> dict[str, Any]:
+        item = _item(contact)
+        if key := email_key(contact.email):
+            item["email_key"] = key
+        if is_candidate(contact):
+            item["ia_shard"] = shard_of(contact.contact_id, self.store.settings.contact_shards)
+            item["ia_since"] = fmt_time(contact.last_activity_at)
+        return item
+
+    def get(self, contact_id: str) -> Contact | None:
+        item = self.store.get(self.table, {"contact_id": contact_id})
+        return Contact.model_validate(item) if item else None
+
+    def save_op(self, contact: Contact, *, new: bool = False) -> dict[str, Any]:
+        """Write `contact` (read at contact.version) as version + 1; fails if anyone wrote in between."""
+        stored = contact.model_copy(update={"version": contact.version + 1})
+        return _put(self.table, self.to_item(stored), "contact_id", None if new else contact.version)
+
+    def save(self, contact: Contact, *, new: bool = False) -> Contact:
+        op = self.save_op(contact, new=new)["Put"]
+        try:
+            self.store.client.put_item(**op)
+        except ClientError as error:
+            raise _translate(error) from error
+        return contact.model_copy(update={"version": contact.version + 1})
+
+    def ids_by_email(self, email: str) -> list[str]:
+        key = email_key(email)
+        items = self.store.query(TableName=self.table, IndexName="ByEmail",
+                                 KeyConditionExpression=Key("email_key").eq(key))
+        return [i["contact_id"] for i in items]
+
+    def due_candidates(self, cutoff: datetime) -> Iterator[Contact]:
+        """Candidates whose last activity is at or before `cutoff`: reads only those, shard by shard."""
+        for shard in range(self.store.settings.contact_shards):
+            items = self.store.query(
+                TableName=self.table,
+                IndexName="InactivityDue",
+                KeyConditionExpression=Key("ia_shard").eq(str(shard)) & Key("ia_since").lte(fmt_time(cutoff)),
+            )
+            for item in items:
+                yield Contact.model_validate(item)
+
+
+class DealsRepo:
+    def __init__(self, store: Store, table: str) -> None:
+        self.store, self.table = store, table
+
+    def get(self, deal_id: str) -> Deal | None:
+        item = self.store.get(self.table, {"deal_id": deal_id})
+        return Deal.model_validate(item) if item else None
+
+    def save_op(self, deal: Deal, *, new: bool = False) -> dict[str, Any]:
+        stored = deal.model_copy(update={"version": deal.version + 1})
+        return _put(self.table, _item(stored), "deal_id", None if new else deal.version)
+
+    def by_contact(self, contact_id: str) -> list[Deal]:
+        items = self.store.query(TableName=self.table, IndexName="ByContact",
+                                 KeyConditionExpression=Key("contact_id").eq(contact_id))
+        return [Deal.model_validate(i) for i in items]
+
+
+class ActivitiesRepo:
+    def __init__(self, store: Store, table: str) -> None:
+        self.store, self.table = store, table
+
+    def to_item(self, activity: Activity) -> dict[str, Any]:
+        item = _item(activity)
+        item["occurred_key"] = f"{fmt_time(activity.occurred_at)}#{activity.activity_id}"
+        return item
+
+    def get(self, activity_id: str) -> dict[str, Any] | None:
+        return self.store.get(self.table, {"activity_id": activity_id})
+
+    def create_op(self, activity: Activity) -> dict[str, Any]:
+        return _put(self.table, self.to_item(activity), "activity_id", None)
+
+    def create(self, activity: Activity) -> None:
+        try:
+            self.store.client.put_item(**self.create_op(activity)["Put"])
+        except ClientError as error:
+            raise _translate(error) from error
+
+    def mark_applied_op(self, activity_id: str, when: datetime) -> dict[str, Any]:
+        """Part of the transaction that applies an activity to its contact: succeeds once per activity."""
+        return {
+            "Update": {
+                "TableName": self.table,
+                "Key": {"activity_id": activity_id},
+                "UpdateExpression": "SET applied_at = :t",
+                "ConditionExpression": "attribute_exists(activity_id) AND attribute_not_exists(applied_at)",
+                "ExpressionAttributeValues": {":t": fmt_time(when)},
+            }
+        }
+
+    def by_contact(self, contact_id: str, limit: int = 50) -> list[Activity]:
+        items = self.store.client.query(
+            TableName=self.table, IndexName="ByContact", KeyConditionExpression=Key("contact_id").eq(contact_id),
+            ScanIndexForward=False, Limit=limit,
+        ).get("Items", [])
+        stats.requests += 1
+        stats.items_read += len(items)
+        return [Activity.model_validate(i) for i in items]
+
+
+class TasksRepo:
+    def __init__(self, store: Store, table: str) -> None:
+        self.store, self.table = store, table
+
+    def to_item(self, task: Task) -> dict[str, Any]:
+        item = _item(task)
+        item["due_key"] = f"{task.due_date.isoformat()}#{task.task_id}"
+        return item
+
+    def get(self, task_id: str) -> Task | None:
+        item = self.store.get(self.table, {"task_id": task_id})
+        return Task.model_validate(item) if item else None
+
+    def create_op(self, task: Task) -> dict[str, Any]:
+        stored = task.model_copy(update={"version": 1})
+        return _put(self.table, self.to_item(stored), "task_id", None)
+
+    def save(self, task: Task) -> Task:
+        stored = task.model_copy(update={"version": task.version + 1})
+        op = _put(self.table, self.to_item(stored), "task_id", task.version)["Put"]
+        try:
+            self.store.client.put_item(**op)
+        except ClientError as error:
+            raise _translate(error) from error
+        return stored
+
+    def by_owner(self, owner: str) -> list[Task]:
+        items = self.store.query(TableName=self.table, IndexName="ByOwner",
+                                 KeyConditionExpression=Key("owner").eq(owner))
+        return [Task.model_validate(i) for i in items]
+
+    def by_contact(self, contact_id: str) -> list[Task]:
+        items = self.store.query(TableName=self.table, IndexName="ByContact",
+                                 KeyConditionExpression=Key("contact_id").eq(contact_id))
+        return [Task.model_validate(i) for i in items]
+
+
+class FlowsRepo:
+    """Workflow state in one table: TIMER#<id> items and EMAIL#<send key> ledger items."""
+
+    def __init__(self, store: Store, table: str) -> None:
+        self.store, self.table = store, table
+
+    # -- durable timers
+    def timer_create_op(self, timer: Timer) -> dict[str, Any]:
+        item = _item(timer)
+        item |= {"pk": f"TIMER#{timer.timer_id}", "sk": "TIMER",
+                 "timer_shard": shard_of(timer.timer_id, self.store.settings.timer_shards)}
+        return {"Put": {"TableName": self.table, "Item": item, "ConditionExpression": "attribute_not_exists(pk)"}}
+
+    def get_timer(self, timer_id: str) -> Timer | None:
+        item = self.store.get(self.table, {"pk": f"TIMER#{timer_id}", "sk": "TIMER"})
+        return Timer.model_validate(item) if item else None
+
+    def timer_end_op(self, timer_id: str, state: str, when: datetime, note: str | None = None) -> dict[str, Any]:
+        """Fire or cancel a pending timer: it leaves the DueTimers index (timer_shard removed). Once only."""
+        return {
+            "Update": {
+                "TableName": self.table,
+                "Key": {"pk": f"TIMER#{timer_id}", "sk": "TIMER"},
+                "UpdateExpression": "SET #s = :state, ended_at = :t, note = :note REMOVE timer_shard",
+                "ConditionExpression": "#s = :pending",
+                "ExpressionAttributeNames": {"#s": "state"},
+                "ExpressionAttributeValues": {":state": state, ":t": fmt_time(when), ":pending": "pending",
+                                              ":note": note or state},
+            }
+        }
+
+    def due_timers(self, now: datetime) -> Iterator[Timer]:
+        for shard in range(self.store.settings.timer_shards):
+            items = self.store.query(
+                TableName=self.table, IndexName="DueTimers",
+                KeyConditionExpression=Key("timer_shard").eq(str(shard)) & Key("due_at").lte(fmt_time(now)),
+            )
+            for item in items:
+                yield Timer.model_validate(item)
+
+    # -- the e-mail send ledger (claim before sending, confirm after)
+    def ledger_get(self, send_key: str) -> dict[str, Any] | None:
+        return self.store.get(self.table, {"pk": f"EMAIL#{send_key}", "sk": "EMAIL"})
+
+    def ledger_claim(self, send_key: str, when: datetime, recipient_ref: str) -> None:
+        try:
+            self.store.client.put_item(
+                TableName=self.table,
+                Item={"pk": f"EMAIL#{send_key}", "sk": "EMAIL", "state": "claimed", "claimed_at": fmt_time(when),
+                      "recipient_ref": recipient_ref},
+                ConditionExpression="attribute_not_exists(pk) OR #s = :released",
+                ExpressionAttributeNames={"#s": "state"},
+                ExpressionAttributeValues={":released": "released"},
+            )
+        except ClientError as error:
+            raise _translate(error) from error
+
+    def ledger_set(self, send_key: str, state: str, when: datetime, message_id: str | None = None) -> None:
+        names = {"#s": "state"}
+        values: dict[str, Any] = {":s": state, ":t": fmt_time(when)}
+        expression = "SET #s = :s, settled_at = :t"
+        if message_id:
+            expression += ", message_id = :m"
+            values[":m"] = message_id
+        self.store.client.update_item(
+            TableName=self.table, Key={"pk": f"EMAIL#{send_key}", "sk": "EMAIL"}, UpdateExpression=expression,
+            ExpressionAttributeNames=names, ExpressionAttributeValues=values,
+        )

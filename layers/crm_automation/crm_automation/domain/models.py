@@ -1,0 +1,215 @@
+"""The CRM records the workflows act on. Plain pydantic models: no AWS, no I/O.
+
+Times are timezone-aware UTC datetimes; money is Decimal. ``version`` is the optimistic-locking counter the
+repositories check on every write, so two writers never overwrite each other's changes silently.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+
+def _aware(value: datetime) -> datetime:
+    if value.tzinfo is None:
+        raise ValueError("timestamp must include a timezone (e.g. 2026-01-31T09:00:00Z)")
+    return value.astimezone(UTC)
+
+
+UtcDatetime = Annotated[datetime, AfterValidator(_aware)]
+
+
+class Lifecycle(StrEnum):
+    LEAD = "lead"
+    CUSTOMER = "customer"
+    FORMER_CUSTOMER = "former_customer"
+
+
+class MarketingStatus(StrEnum):
+    SUBSCRIBED = "subscribed"
+    UNSUBSCRIBED = "unsubscribed"
+    DO_NOT_CONTACT = "do_not_contact"  # "Nezasílat marketing"
+
+
+class EmailStatus(StrEnum):
+    OK = "ok"
+    BOUNCED = "bounced"  # hard bounce
+    COMPLAINED = "complained"
+
+
+class DealStatus(StrEnum):
+    OPEN = "open"
+    WON = "won"
+    LOST = "lost"
+    POSTPONED = "postponed"  # "Odloženo"
+    PAUSED = "paused"  # "Pozastaveno"
+
+
+# A deal that is not closed keeps the contact "in play": such a contact is never inactive.
+NOT_CLOSED_DEAL_STATUSES = frozenset({DealStatus.OPEN, DealStatus.POSTPONED, DealStatus.PAUSED})
+
+
+class ActivityKind(StrEnum):
+    EMAIL_OUT = "email_out"
+    EMAIL_IN = "email_in"  # an inbound e-mail or a reply
+    CALL = "call"
+    MEETING = "meeting"
+    NOTE = "note"
+    TICKET = "ticket"
+    PURCHASE = "purchase"
+    FORM = "form"
+    OPEN = "open"
+    CLICK = "click"
+    BOUNCE = "bounce"
+
+
+INBOUND_KINDS = frozenset({ActivityKind.EMAIL_IN, ActivityKind.TICKET, ActivityKind.FORM, ActivityKind.OPEN,
+                           ActivityKind.CLICK, ActivityKind.PURCHASE, ActivityKind.BOUNCE})
+
+
+class TaskStatus(StrEnum):
+    OPEN = "open"
+    DONE = "done"
+    CANCELLED = "cancelled"
+
+
+class Consent(BaseModel):
+    """A marketing consent as recorded (GDPR): what was agreed, when, where, with which wording."""
+
+    model_config = ConfigDict(extra="forbid")
+    granted: bool
+    purpose: str = "marketing"
+    at: UtcDatetime | None = None
+    source: str | None = Field(None, max_length=200)
+    text_version: str | None = Field(None, max_length=100)
+
+
+class InactivityState(BaseModel):
+    """The contact's place in the inactivity workflow (seed 001)."""
+
+    enrolment_id: str
+    started_at: UtcDatetime
+    last_activity_at: UtcDatetime  # the last activity that made the contact inactive
+    task_id: str
+    timer_id: str
+    state: Literal["waiting", "followed_up", "exited"] = "waiting"
+    outcome: str | None = None  # e-mail sent / vip call / archive proposed / e-mail skipped / reactivated ...
+    ended_at: UtcDatetime | None = None
+
+
+class Contact(BaseModel):
+    contact_id: str
+    first_name: str | None = None
+    last_name: str
+    email: str | None = None
+    phone: str | None = None
+    company: str | None = None
+    owner: str
+    tags: list[str] = Field(default_factory=list)
+    categories: list[str] = Field(default_factory=list)
+    custom_fields: dict[str, str | int | float | bool | Decimal | None] = Field(default_factory=dict)
+    satisfaction: str | None = None  # "Spokojenost"
+    lifecycle: Lifecycle = Lifecycle.LEAD
+    marketing_status: MarketingStatus = MarketingStatus.SUBSCRIBED
+    marketing_consent: Consent | None = None
+    email_status: EmailStatus = EmailStatus.OK
+    archived: bool = False
+    archive_proposed: str | None = None  # reason why a workflow proposes archiving
+    last_activity_at: UtcDatetime
+    lifetime_revenue: Decimal = Decimal("0")
+    open_deal_ids: list[str] = Field(default_factory=list)
+    inactivity: InactivityState | None = None
+    created_at: UtcDatetime
+    updated_at: UtcDatetime
+    version: int = 0
+
+    @property
+    def name(self) -> str:
+        return " ".join(p for p in (self.first_name, self.last_name) if p)
+
+    def has_tag(self, tag: str) -> bool:
+        return tag in self.tags
+
+    def with_tag(self, tag: str) -> list[str]:
+        return self.tags if tag in self.tags else [*self.tags, tag]
+
+    def without_tag(self, tag: str) -> list[str]:
+        return [t for t in self.tags if t != tag]
+
+    def with_category(self, category: str) -> list[str]:
+        return self.categories if category in self.categories else [*self.categories, category]
+
+
+class Deal(BaseModel):
+    deal_id: str
+    contact_id: str
+    owner: str
+    title: str
+    value: Decimal = Decimal("0")
+    currency: str = "CZK"
+    status: DealStatus = DealStatus.OPEN
+    loss_reason: str | None = None  # "Důvod ztráty"
+    last_activity_at: UtcDatetime
+    created_at: UtcDatetime
+    updated_at: UtcDatetime
+    version: int = 0
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in NOT_CLOSED_DEAL_STATUSES
+
+
+class Activity(BaseModel):
+    activity_id: str
+    contact_id: str
+    deal_id: str | None = None
+    kind: ActivityKind
+    direction: Literal["in", "out", "internal"]
+    occurred_at: UtcDatetime
+    subject: str | None = None
+    summary: str | None = None
+    amount: Decimal | None = None  # purchases
+    automated: bool = False  # sent or recorded by a workflow, not by a person or the contact
+    workflow: str | None = None
+    created_at: UtcDatetime
+
+    @property
+    def counts_as_activity(self) -> bool:
+        """Does this activity show the contact is alive? Automated outbound mail and bounces do not."""
+        return not self.automated and self.kind != ActivityKind.BOUNCE
+
+
+class Task(BaseModel):
+    task_id: str
+    owner: str
+    title: str
+    description: str = ""
+    due_date: date
+    status: TaskStatus = TaskStatus.OPEN
+    contact_id: str | None = None
+    deal_id: str | None = None
+    workflow: str | None = None  # the workflow that made it ("inactivity", "inactivity_vip", ...)
+    kind: Literal["task", "call"] = "task"
+    created_at: UtcDatetime
+    completed_at: UtcDatetime | None = None
+    completed_by: str | None = None
+    resolution: str | None = None
+    version: int = 0
+
+
+class Timer(BaseModel):
+    """A durable, cancellable timer. Pending timers sit in the sparse DueTimers index until fired or cancelled."""
+
+    timer_id: str
+    kind: str  # which service fires it, e.g. "inactivity_followup"
+    subject_id: str  # e.g. the contact id
+    reference: str  # e.g. the enrolment id: a timer only acts on the enrolment that created it
+    due_at: UtcDatetime
+    state: Literal["pending", "fired", "cancelled"] = "pending"
+    created_at: UtcDatetime
+    ended_at: UtcDatetime | None = None
+    note: str | None = None

@@ -1,0 +1,93 @@
+"""Jinja2 e-mail templates -> MIME messages a person can open (plain text + HTML, UTF-8, autoescaped HTML).
+
+Layout of a template: ``templates/<name>/<locale>/subject.txt``, ``body.txt`` and ``body.html``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email.utils import format_datetime, make_msgid
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+
+
+@dataclass(frozen=True)
+class RenderedEmail:
+    subject: str
+    text: str
+    html: str
+
+
+@lru_cache(maxsize=4)
+def _environment(templates_dir: str) -> Environment:
+    return Environment(
+        loader=FileSystemLoader(templates_dir),
+        autoescape=select_autoescape(enabled_extensions=("html",), default_for_string=False),
+        undefined=StrictUndefined,
+        keep_trailing_newline=True,
+    )
+
+
+def render(templates_dir: Path, name: str, locale: str, context: dict[str, Any]) -> RenderedEmail:
+    env = _environment(str(templates_dir))
+    subject = env.get_template(f"{name}/{locale}/subject.txt").render(context)
+    subject = " ".join(subject.split())  # one line, whatever a name or label contained
+    context = context | {"subject": subject}
+    return RenderedEmail(
+        subject=subject,
+        text=env.get_template(f"{name}/{locale}/body.txt").render(context),
+        html=env.get_template(f"{name}/{locale}/body.html").render(context),
+    )
+
+
+def build_message(
+    rendered: RenderedEmail,
+    *,
+    sender_email: str,
+    sender_name: str,
+    to_email: str,
+    to_name: str | None,
+    sent_at: datetime,
+    reply_to: str | None = None,
+    headers: dict[str, str] | None = None,
+) -> EmailMessage:
+    """A multipart/alternative message. Header values go through the email package's header registry, which
+    refuses CR/LF, so a name or subject cannot inject headers."""
+    message = EmailMessage()
+    message["From"] = Address(display_name=sender_name, addr_spec=sender_email)
+    message["To"] = Address(display_name=to_name or "", addr_spec=to_email)
+    message["Subject"] = rendered.subject
+    message["Date"] = format_datetime(sent_at)
+    message["Message-ID"] = make_msgid(domain=sender_email.rsplit("@", 1)[-1])
+    if reply_to:
+        message["Reply-To"] = reply_to
+    for key, value in (headers or {}).items():
+        message[key] = value
+    message.set_content(rendered.text, charset="utf-8")
+    message.add_alternative(rendered.html, subtype="html", charset="utf-8")
+    return message
+
+
+def time_ago(days: int, locale: str) -> str:
+    """'před 7 měsíci' / '7 months ago' with Czech plural forms."""
+    if locale == "cs":
+        if days < 45:
+            return f"před {days} dny" if days != 1 else "včera"
+        months = round(days / 30.4)
+        if months < 12:
+            return "před měsícem" if months == 1 else f"před {months} měsíci"
+        years = round(days / 365)
+        return "před rokem" if years == 1 else f"před {years} lety"
+    if days < 45:
+        return f"{days} days ago" if days != 1 else "yesterday"
+    months = round(days / 30.4)
+    if months < 12:
+        return "a month ago" if months == 1 else f"{months} months ago"
+    years = round(days / 365)
+    return "a year ago" if years == 1 else f"{years} years ago"

@@ -1,0 +1,57 @@
+"""Default user-facing labels per locale. Any of them can be overridden without code via the LABELS setting
+(a JSON object, e.g. LABELS='{"inactive_tag": "Spí 6m+"}')."""
+
+from __future__ import annotations
+
+DEFAULT_LABELS: dict[str, dict[str, str]] = {
+    "cs": {
+        "inactive_tag": "Neaktivní 6m+",
+        "inactivity_task_title": "Prověřit neaktivní kontakt {name}",
+        "inactivity_task_description": (
+            "Kontakt {name} nemá žádnou aktivitu {days} dní (poslední {last_activity}) a nemá otevřený obchod. "
+            "Ozvěte se mu nebo aktualizujte údaje. Pokud se do {followup_date} nic nezmění, {followup_action}"
+        ),
+        "followup_action_email": "odejde mu automatický reaktivační e-mail.",
+        "followup_action_vip": "dostanete úkol osobně zavolat (VIP klient, žádný automatický e-mail).",
+        "followup_action_archive": "kontakt bude navržen k archivaci (poslední e-mail se vrátil).",
+        "followup_action_none": "žádný automatický e-mail nepůjde ({reason}).",
+        "vip_call_task_title": "Osobně zavolat VIP klientovi {name}",
+        "vip_call_task_description": (
+            "VIP klient {name} (celkové tržby {revenue}) je neaktivní {days} dní a na úkol „Prověřit neaktivní kontakt“ "
+            "nikdo nereagoval. Zavolejte mu osobně, automatický e-mail se VIP klientům neposílá."
+        ),
+        "archive_proposed_category": "Návrh k archivaci",
+        "reason_bounced": "poslední e-mail se vrátil jako nedoručitelný",
+        "reason_do_not_contact": "Nezasílat marketing",
+        "reason_unsubscribed": "odhlášen z odběru",
+        "reason_no_consent": "bez souhlasu s marketingem",
+        "reason_complaint": "stížnost na e-mail",
+        "reason_archived": "archivován",
+        "reason_no_email": "bez e-mailové adresy",
+    },
+    "en": {
+        "inactive_tag": "Inactive 6m+",
+        "inactivity_task_title": "Review inactive contact {name}",
+        "inactivity_task_description": (
+            "Contact {name} has had no activity for {days} days (last {last_activity}) and has no open deal. "
+            "Get in touch or update the record. If nothing changes by {followup_date}, {followup_action}"
+        ),
+        "followup_action_email": "an automated reactivation e-mail goes out.",
+        "followup_action_vip": "you get a task to call personally (VIP client, no automated e-mail).",
+        "followup_action_archive": "the contact is proposed for archiving (the last e-mail bounced).",
+        "followup_action_none": "no automated e-mail will go out ({reason}).",
+        "vip_call_task_title": "Call VIP client {name} personally",
+        "vip_call_task_description": (
+            "VIP client {name} (lifetime revenue {revenue}) has been inactive for {days} days and nobody acted on the "
+            "review task. Call them personally; VIP clients never get the automated e-mail."
+        ),
+        "archive_proposed_category": "Proposed for archiving",
+        "reason_bounced": "the last e-mail bounced",
+        "reason_do_not_contact": "do not contact",
+        "reason_unsubscribed": "unsubscribed",
+        "reason_no_consent": "no marketing consent",
+        "reason_complaint": "complained about an e-mail",
+        "reason_archived": "archived",
+        "reason_no_email": "no e-mail address",
+    },
+}

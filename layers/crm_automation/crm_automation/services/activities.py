@@ -1,0 +1,47 @@
+"""Applying a new activity to its contact and deal, exactly once per activity."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from crm_automation.domain.inactivity import apply_activity
+from crm_automation.domain.models import Activity
+from crm_automation.errors import ConflictError, NotFoundError
+from crm_automation.observability import logger
+from crm_automation.services.runtime import Runtime
+
+
+def _same(a: object, b: object) -> bool:
+    return a.model_dump(exclude={"updated_at"}) == b.model_dump(exclude={"updated_at"})  # type: ignore[attr-defined]
+
+
+def apply(rt: Runtime, activity: Activity, now: datetime) -> str:
+    """Move the contact's (and deal's) last activity, take a reactivated contact out of the inactivity flow and
+    cancel its pending follow-up. One transaction, conditioned on the activity not being applied yet."""
+    store, settings = rt.store, rt.settings
+    contact = store.contacts.get(activity.contact_id)
+    if contact is None:
+        raise NotFoundError(f"activity {activity.activity_id} refers to unknown contact {activity.contact_id}")
+    effect = apply_activity(contact, activity, now, settings)
+    operations = [store.activities.mark_applied_op(activity.activity_id, now)]
+    if not _same(effect.contact, contact):
+        operations.append(store.contacts.save_op(effect.contact))
+    if effect.cancel_timer_id:
+        operations.append(store.flows.timer_end_op(effect.cancel_timer_id, "cancelled", now,
+                                                   note="contact active again"))
+    if activity.deal_id and activity.counts_as_activity:
+        deal = store.deals.get(activity.deal_id)
+        if deal is not None and activity.occurred_at > deal.last_activity_at:
+            operations.append(store.deals.save_op(deal.model_copy(
+                update={"last_activity_at": activity.occurred_at, "updated_at": now})))
+    try:
+        store.transact(operations)
+    except ConflictError:
+        item = store.activities.get(activity.activity_id)
+        if item is not None and "applied_at" in item:
+            return "duplicate"  # a re-delivered record: already applied
+        raise  # lost a race with another writer: the record is retried and decided again
+    if effect.left_flow:
+        logger.info("Contact active again, left the inactivity flow", extra={"contact_id": contact.contact_id})
+        return "reactivated"
+    return "applied"

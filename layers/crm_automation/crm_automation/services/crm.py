@@ -1,0 +1,292 @@
+"""The CRM side: what the HTTP API does with contacts, deals, activities and tasks.
+
+Writes that touch two records (a deal and its contact's open-deal list) are one transaction. Imports may pass
+past timestamps. Every input model forbids unknown fields, so a typo is an error that names the field.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from decimal import Decimal
+from typing import Annotated, Literal
+
+from email_validator import EmailNotValidError, validate_email
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+
+from crm_automation.domain.models import (
+    INBOUND_KINDS,
+    Activity,
+    ActivityKind,
+    Consent,
+    Contact,
+    Deal,
+    DealStatus,
+    EmailStatus,
+    Lifecycle,
+    MarketingStatus,
+    Task,
+    TaskStatus,
+    UtcDatetime,
+)
+from crm_automation.errors import ConflictError, InvalidRequestError, NotFoundError
+from crm_automation.services.runtime import Runtime
+
+
+def _email(value: str) -> str:
+    try:
+        return validate_email(value, check_deliverability=False).normalized
+    except EmailNotValidError as error:
+        raise ValueError(str(error)) from error
+
+
+Email = Annotated[str, AfterValidator(_email)]
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+Ident = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}$")]
+Label = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class ContactIn(_In):
+    contact_id: Ident | None = Field(None, description="Your id (imports); generated when absent")
+    first_name: Name | None = None
+    last_name: Name
+    email: Email | None = None
+    phone: Annotated[str, StringConstraints(max_length=40)] | None = None
+    company: Name | None = None
+    owner: Ident = Field(description="The salesperson who owns the contact")
+    tags: list[Label] = Field(default_factory=list, max_length=100)
+    categories: list[Label] = Field(default_factory=list, max_length=100)
+    custom_fields: dict[Label, str | int | float | bool | None] = Field(default_factory=dict, max_length=100)
+    satisfaction: Label | None = None
+    lifecycle: Lifecycle = Lifecycle.LEAD
+    marketing_status: MarketingStatus = MarketingStatus.SUBSCRIBED
+    marketing_consent: Consent | None = None
+    email_status: EmailStatus = EmailStatus.OK
+    lifetime_revenue: Decimal = Field(Decimal("0"), ge=0)
+    last_activity_at: UtcDatetime | None = Field(None, description="Past times are accepted for imports")
+    created_at: UtcDatetime | None = Field(None, description="Past times are accepted for imports")
+
+
+class ContactPatch(_In):
+    first_name: Name | None = None
+    last_name: Name | None = None
+    email: Email | None = None
+    phone: Annotated[str, StringConstraints(max_length=40)] | None = None
+    company: Name | None = None
+    owner: Ident | None = None
+    tags: list[Label] | None = Field(None, max_length=100)
+    categories: list[Label] | None = Field(None, max_length=100)
+    custom_fields: dict[Label, str | int | float | bool | None] | None = Field(None, max_length=100)
+    satisfaction: Label | None = None
+    lifecycle: Lifecycle | None = None
+    marketing_status: MarketingStatus | None = None
+    marketing_consent: Consent | None = None
+    email_status: EmailStatus | None = None
+    archived: bool | None = None
+    lifetime_revenue: Decimal | None = Field(None, ge=0)
+
+
+class DealIn(_In):
+    deal_id: Ident | None = None
+    contact_id: Ident
+    owner: Ident | None = Field(None, description="Defaults to the contact's owner")
+    title: Name
+    value: Decimal = Field(Decimal("0"), ge=0)
+    currency: Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")] = "CZK"
+    status: DealStatus = DealStatus.OPEN
+    loss_reason: Label | None = None
+    last_activity_at: UtcDatetime | None = None
+    created_at: UtcDatetime | None = None
+
+
+class DealPatch(_In):
+    owner: Ident | None = None
+    title: Name | None = None
+    value: Decimal | None = Field(None, ge=0)
+    status: DealStatus | None = None
+    loss_reason: Label | None = None
+
+
+class ActivityIn(_In):
+    activity_id: Ident | None = Field(None, description="Idempotency key: the same id twice records one activity")
+    contact_id: Ident
+    deal_id: Ident | None = None
+    kind: ActivityKind
+    direction: Literal["in", "out", "internal"] | None = Field(None, description="Derived from kind when absent")
+    occurred_at: UtcDatetime | None = Field(None, description="Past times are accepted for imports")
+    subject: Annotated[str, StringConstraints(max_length=500)] | None = None
+    summary: Annotated[str, StringConstraints(max_length=5000)] | None = None
+    amount: Decimal | None = Field(None, ge=0)
+
+
+class TaskCompletion(_In):
+    completed_by: Ident | None = None
+    resolution: Annotated[str, StringConstraints(max_length=2000)] | None = None
+
+
+class ContactView(BaseModel):
+    contact: Contact
+    deals: list[Deal]
+    activities: list[Activity]
+    tasks: list[Task]
+
+
+def _new_id(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:20]}"
+
+
+def create_contact(rt: Runtime, data: ContactIn, now: datetime) -> Contact:
+    if data.email and rt.store.contacts.ids_by_email(data.email):
+        raise ConflictError(f"a contact with this e-mail already exists: {rt.store.contacts.ids_by_email(data.email)[0]}")
+    fields = data.model_dump(exclude={"contact_id", "last_activity_at", "created_at"})
+    created = data.created_at or now
+    contact = Contact(
+        contact_id=data.contact_id or _new_id("c"),
+        last_activity_at=data.last_activity_at or created,
+        created_at=created,
+        updated_at=now,
+        **fields,
+    )
+    return rt.store.contacts.save(contact, new=True)
+
+
+def get_contact(rt: Runtime, contact_id: str) -> Contact:
+    contact = rt.store.contacts.get(contact_id)
+    if contact is None:
+        raise NotFoundError(f"contact {contact_id} not found")
+    return contact
+
+
+def update_contact(rt: Runtime, contact_id: str, patch: ContactPatch, now: datetime) -> Contact:
+    contact = get_contact(rt, contact_id)
+    changes = patch.model_dump(exclude_unset=True)
+    if patch.email and patch.email != contact.email:
+        if any(i != contact_id for i in rt.store.contacts.ids_by_email(patch.email)):
+            raise ConflictError("another contact already has this e-mail")
+    updated = contact.model_validate(contact.model_dump() | changes | {"updated_at": now})
+    return rt.store.contacts.save(updated)
+
+
+def contact_view(rt: Runtime, contact_id: str) -> ContactView:
+    contact = get_contact(rt, contact_id)
+    return ContactView(
+        contact=contact,
+        deals=rt.store.deals.by_contact(contact_id),
+        activities=rt.store.activities.by_contact(contact_id),
+        tasks=rt.store.tasks.by_contact(contact_id),
+    )
+
+
+def _with_open_deal(contact: Contact, deal: Deal, now: datetime) -> Contact | None:
+    """The contact with `deal` in or out of its open-deal list, or None if nothing changes."""
+    ids = [i for i in contact.open_deal_ids if i != deal.deal_id]
+    if deal.is_open:
+        ids.append(deal.deal_id)
+    if sorted(ids) == sorted(contact.open_deal_ids):
+        return None
+    return contact.model_copy(update={"open_deal_ids": ids, "updated_at": now})
+
+
+def create_deal(rt: Runtime, data: DealIn, now: datetime) -> Deal:
+    contact = rt.store.contacts.get(data.contact_id)
+    if contact is None:
+        raise InvalidRequestError(f"contact_id: contact {data.contact_id} does not exist")
+    created = data.created_at or now
+    deal = Deal(
+        deal_id=data.deal_id or _new_id("d"),
+        owner=data.owner or contact.owner,
+        last_activity_at=data.last_activity_at or created,
+        created_at=created,
+        updated_at=now,
+        **data.model_dump(exclude={"deal_id", "owner", "last_activity_at", "created_at"}),
+    )
+    operations = [rt.store.deals.save_op(deal, new=True)]
+    if (changed := _with_open_deal(contact, deal, now)) is not None:
+        operations.append(rt.store.contacts.save_op(changed))
+    rt.store.transact(operations)
+    return deal.model_copy(update={"version": 1})
+
+
+def get_deal(rt: Runtime, deal_id: str) -> Deal:
+    deal = rt.store.deals.get(deal_id)
+    if deal is None:
+        raise NotFoundError(f"deal {deal_id} not found")
+    return deal
+
+
+def update_deal(rt: Runtime, deal_id: str, patch: DealPatch, now: datetime) -> Deal:
+    deal = get_deal(rt, deal_id)
+    updated = deal.model_copy(update=patch.model_dump(exclude_unset=True) | {"updated_at": now})
+    operations = [rt.store.deals.save_op(updated)]
+    contact = rt.store.contacts.get(deal.contact_id)
+    if contact is not None and (changed := _with_open_deal(contact, updated, now)) is not None:
+        operations.append(rt.store.contacts.save_op(changed))
+    rt.store.transact(operations)
+    return updated.model_copy(update={"version": deal.version + 1})
+
+
+def record_activity(rt: Runtime, data: ActivityIn, now: datetime) -> tuple[Activity, bool]:
+    """Store the activity (its effects on contact and deal follow from the activities stream).
+    Returns (activity, created); the same activity_id again is an idempotent replay."""
+    if rt.store.contacts.get(data.contact_id) is None:
+        raise InvalidRequestError(f"contact_id: contact {data.contact_id} does not exist")
+    if data.deal_id:
+        deal = rt.store.deals.get(data.deal_id)
+        if deal is None or deal.contact_id != data.contact_id:
+            raise InvalidRequestError(f"deal_id: deal {data.deal_id} does not exist for this contact")
+    occurred = data.occurred_at or now
+    if occurred > now:
+        raise InvalidRequestError("occurred_at: an activity cannot happen in the future")
+    activity = Activity(
+        activity_id=data.activity_id or _new_id("a"),
+        contact_id=data.contact_id,
+        deal_id=data.deal_id,
+        kind=data.kind,
+        direction=data.direction or ("in" if data.kind in INBOUND_KINDS else
+                                     "internal" if data.kind == ActivityKind.NOTE else "out"),
+        occurred_at=occurred,
+        subject=data.subject,
+        summary=data.summary,
+        amount=data.amount,
+        created_at=now,
+    )
+    try:
+        rt.store.activities.create(activity)
+    except ConflictError:
+        existing = rt.store.activities.get(activity.activity_id)
+        if existing is None:
+            raise
+        stored = Activity.model_validate(existing)
+        if (stored.contact_id, stored.kind, stored.deal_id) != (activity.contact_id, activity.kind, activity.deal_id):
+            raise ConflictError(f"activity_id {activity.activity_id} already exists with different content") from None
+        return stored, False
+    return activity, True
+
+
+def list_tasks(rt: Runtime, owner: str | None, contact_id: str | None, status: TaskStatus | None) -> list[Task]:
+    if owner:
+        tasks = rt.store.tasks.by_owner(owner)
+        if contact_id:
+            tasks = [t for t in tasks if t.contact_id == contact_id]
+    elif contact_id:
+        tasks = rt.store.tasks.by_contact(contact_id)
+    else:
+        raise InvalidRequestError("owner or contact_id: give at least one of them")
+    return [t for t in tasks if status is None or t.status == status]
+
+
+def complete_task(rt: Runtime, task_id: str, data: TaskCompletion, now: datetime, caller: str | None) -> Task:
+    task = rt.store.tasks.get(task_id)
+    if task is None:
+        raise NotFoundError(f"task {task_id} not found")
+    if task.status == TaskStatus.DONE:
+        return task  # completing twice is a no-op
+    if task.status == TaskStatus.CANCELLED:
+        raise ConflictError(f"task {task_id} was cancelled")
+    done = task.model_copy(update={"status": TaskStatus.DONE, "completed_at": now,
+                                   "completed_by": data.completed_by or caller, "resolution": data.resolution})
+    return rt.store.tasks.save(done)

@@ -1,0 +1,67 @@
+"""The one settings model. Every value comes from the environment (set by template.yaml, or by the local
+emulation from the same template); nothing else reads os.environ."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from crm_automation.labels import DEFAULT_LABELS
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(case_sensitive=False, extra="ignore", frozen=True)
+
+    # resources (names come from template.yaml)
+    contacts_table: str = "contacts"
+    deals_table: str = "deals"
+    activities_table: str = "activities"
+    tasks_table: str = "tasks"
+    flows_table: str = "flows"
+    idempotency_table: str = "idempotency"
+    timer_queue_url: str = ""
+    stream_failure_queue_url: str = ""
+
+    # e-mail
+    sender_email: str = "obchod@example.cz"
+    sender_name: str = "Obchodní tým"
+    ses_configuration_set: str | None = None
+    templates_dir: Path = PACKAGE_DIR / "templates"
+
+    # language and calendar
+    locale: Literal["cs", "en"] = "cs"
+    timezone: str = "Europe/Prague"
+    holidays_country: str = "CZ"
+    labels: dict[str, str] = Field(default_factory=dict, description="JSON overrides of DEFAULT_LABELS keys")
+
+    # inactivity workflow
+    inactivity_days: int = Field(180, ge=1)
+    inactivity_task_due_days: int = Field(14, ge=1)
+    inactivity_followup_days: int = Field(30, ge=1)
+    vip_revenue_threshold: Decimal = Decimal("250000")
+    currency: str = "CZK"
+
+    # scale knobs
+    contact_shards: int = Field(8, ge=1, le=64)
+    timer_shards: int = Field(8, ge=1, le=64)
+
+    def label(self, key: str, **values: object) -> str:
+        text = self.labels.get(key) or DEFAULT_LABELS[self.locale].get(key) or DEFAULT_LABELS["cs"][key]
+        return text.format(**values) if values else text
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()
+
+
+def reset_settings() -> None:
+    """Forget the cached settings (tests and the local emulation change the environment)."""
+    get_settings.cache_clear()

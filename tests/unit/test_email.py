@@ -1,0 +1,64 @@
+"""E-mail rendering: real MIME, UTF-8, autoescaped HTML, no header injection."""
+
+from __future__ import annotations
+
+from email import message_from_bytes, policy
+
+import pytest
+
+from crm_automation.email.render import build_message, render, time_ago
+from crm_automation.settings import Settings
+from tests.factories import NOW
+
+S = Settings()
+
+
+def _context(**overrides):
+    return {"first_name": "Jana", "last_name": "Nováková", "company": "Pekárna", "last_contact": "před 7 měsíci",
+            "sender_name": "Obchodní tým"} | overrides
+
+
+def test_reactivation_email_is_multipart_utf8_and_opens_in_a_mail_client() -> None:
+    # Given the Czech template
+    rendered = render(S.templates_dir, "inactivity_reactivation", "cs", _context())
+    # When it is built into a message
+    raw = build_message(rendered, sender_email="obchod@example.cz", sender_name="Obchodní tým",
+                        to_email="jana@example.cz", to_name="Jana Nováková", sent_at=NOW).as_bytes()
+    # Then a parser sees a text and an HTML part with the Czech text intact
+    parsed = message_from_bytes(raw, policy=policy.default)
+    assert parsed.get_content_type() == "multipart/alternative"
+    assert parsed["Subject"] == "Dlouho jsme se neslyšeli – můžeme vám s něčím pomoci?"
+    assert str(parsed["To"]) == "Jana Nováková <jana@example.cz>"
+    text = parsed.get_body(("plain",)).get_content()
+    html = parsed.get_body(("html",)).get_content()
+    assert "naposledy jsme spolu byli v kontaktu před 7 měsíci" in text
+    assert "<strong>Pekárna</strong>" in html
+
+
+def test_html_is_autoescaped_and_text_is_not() -> None:
+    rendered = render(S.templates_dir, "inactivity_reactivation", "cs", _context(company="<script>x</script> & Co"))
+    assert "<script>" not in rendered.html and "&lt;script&gt;x&lt;/script&gt; &amp; Co" in rendered.html
+    assert "<script>x</script> & Co" in rendered.text
+
+
+def test_a_name_cannot_inject_headers() -> None:
+    rendered = render(S.templates_dir, "inactivity_reactivation", "cs", _context())
+    with pytest.raises(ValueError):
+        build_message(rendered, sender_email="obchod@example.cz", sender_name="Obchod",
+                      to_email="jana@example.cz", to_name="Jana\r\nBcc: victim@example.com", sent_at=NOW)
+
+
+def test_english_template_exists_with_the_same_context() -> None:
+    rendered = render(S.templates_dir, "inactivity_reactivation", "en", _context(last_contact="7 months ago"))
+    assert "we were last in touch 7 months ago" in rendered.text
+
+
+@pytest.mark.parametrize(
+    ("days", "cs", "en"),
+    [(1, "včera", "yesterday"), (10, "před 10 dny", "10 days ago"), (30, "před 30 dny", "30 days ago"),
+     (61, "před 2 měsíci", "2 months ago"), (213, "před 7 měsíci", "7 months ago"), (365, "před rokem", "a year ago"),
+     (800, "před 2 lety", "2 years ago")],
+)
+def test_time_ago_uses_czech_plural_forms(days: int, cs: str, en: str) -> None:
+    assert time_ago(days, "cs") == cs
+    assert time_ago(days, "en") == en
