@@ -1,6 +1,5 @@
 """CRM HTTP API: contacts, deals, activities, tasks, and the OpenAPI document. Thin: validate, call a service."""
 
-from __future__ import annotations
 
 import json
 from http import HTTPStatus
@@ -78,13 +77,13 @@ def _busy(error: TransientError) -> Response:
 
 
 @app.get("/openapi.json", include_in_schema=False)
-def openapi() -> Response:
+def openapi():
     return Response(status_code=200, content_type=content_types.APPLICATION_JSON,
                     body=app.get_openapi_json_schema(title="CRM automation API", version="1.0.0"))
 
 
 @app.post("/contacts", responses={201: {"description": "Created"}, 409: {"description": "E-mail already used"}})
-def create_contact(body: crm.ContactIn) -> Response:
+def create_contact(body: crm.ContactIn):
     contact = crm.create_contact(rt, body, rt.clock.now())
     return _json(HTTPStatus.CREATED, contact.model_dump(mode="json"))
 
@@ -100,7 +99,7 @@ def update_contact(contact_id: str, body: crm.ContactPatch) -> Contact:
 
 
 @app.post("/deals", responses={201: {"description": "Created"}})
-def create_deal(body: crm.DealIn) -> Response:
+def create_deal(body: crm.DealIn):
     deal = crm.create_deal(rt, body, rt.clock.now())
     return _json(HTTPStatus.CREATED, deal.model_dump(mode="json"))
 
@@ -116,7 +115,7 @@ def update_deal(deal_id: str, body: crm.DealPatch) -> Deal:
 
 
 @app.post("/activities", responses={201: {"description": "Recorded"}, 200: {"description": "Replay of a known id"}})
-def record_activity(body: crm.ActivityIn) -> Response:
+def record_activity(body: crm.ActivityIn):
     activity, created = crm.record_activity(rt, body, rt.clock.now())
     return _json(HTTPStatus.CREATED if created else HTTPStatus.OK, activity.model_dump(mode="json"))
 

@@ -1,0 +1,271 @@
+"""`make demo`: the inactivity workflow on the local emulation, with the bundled Czech sample CRM.
+
+The story: the sample CRM is loaded through the HTTP API; the clock then moves from 2 March to the end of June
+2026. Every morning at 06:00 (Europe/Prague) the daily scan runs from its ScheduleV2 event; every 15 minutes the
+timer sweep runs (coalesced to every 6 hours while fast-forwarding; it catches up on everything due). On the way,
+a client replies, an owner completes a task, and the first scan is delivered a second time. At the end the demo
+prints what the workflow did, from the data the functions wrote.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from email import message_from_bytes, policy
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import boto3
+from rich.console import Console
+from rich.table import Table
+
+from crm_local import sample_data
+
+PRAGUE = ZoneInfo("Europe/Prague")
+START = datetime(2026, 3, 2, 4, 0, tzinfo=UTC)  # Monday 05:00 in Prague, before the first daily scan
+END = datetime(2026, 6, 30, 18, 0, tzinfo=UTC)
+SWEEP_RESOLUTION = timedelta(hours=6)
+ROOT = Path(__file__).resolve().parents[2]
+
+OUTCOME_CS = {
+    None: "čeká na follow-up",
+    "email_sent": "odeslán reaktivační e-mail",
+    "vip_call_task": "VIP: úkol osobně zavolat",
+    "archive_proposed": "navržen k archivaci",
+    "email_skipped": "e-mail nepůjde (potlačeno)",
+    "owner_acted": "obchodník úkol splnil",
+    "tag_removed": "štítek odebrán ručně",
+    "activity_since_enrolment": "nová aktivita",
+    "deal_opened": "otevřen obchod",
+    "archived": "archivován",
+    "reactivated": "znovu aktivní (vypadl z flow)",
+    "email_unknown": "výsledek odeslání neznámý",
+    "email_failed": "SES e-mail odmítl",
+}
+
+
+def cz_date(value: date | datetime | str) -> str:
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value.replace("Z", "+00:00")) if "T" in value else date.fromisoformat(value)
+    if isinstance(value, datetime):
+        value = value.astimezone(PRAGUE).date()
+    return f"{value.day}. {value.month}. {value.year}"
+
+
+@dataclass
+class DemoResult:
+    """What the workflow did, read back from the tables and the mail folder after the run."""
+
+    loaded: dict[str, int]
+    contacts: dict[str, dict[str, Any]]
+    tasks: list[dict[str, Any]]
+    emails: list[dict[str, Any]]
+    duplicate_delivery: dict[str, int]
+    invocations: dict[str, int]
+    filtered: dict[str, int]
+    events: list[tuple[str, str]] = field(default_factory=list)
+
+    def enrolled(self) -> list[dict[str, Any]]:
+        return [c for c in self.contacts.values() if c.get("inactivity")]
+
+    def tasks_for(self, contact_id: str) -> list[dict[str, Any]]:
+        return [t for t in self.tasks if t.get("contact_id") == contact_id]
+
+    def emails_to(self, address: str) -> list[dict[str, Any]]:
+        return [e for e in self.emails if address in e["to"]]
+
+
+def _check(status: int, body: Any, what: str) -> Any:
+    if status >= 300:
+        raise RuntimeError(f"{what} failed with HTTP {status}: {body}")
+    return body
+
+
+def _scan(cloud: Any, logical_id: str) -> list[dict[str, Any]]:
+    table = boto3.resource("dynamodb", endpoint_url=cloud.endpoint_url).Table(cloud.physical_name(logical_id))
+    items, kwargs = [], {}
+    while True:
+        page = table.scan(**kwargs)
+        items += page["Items"]
+        if "LastEvaluatedKey" not in page:
+            return items
+        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+def _read_mail(paths: list[Path]) -> list[dict[str, Any]]:
+    emails = []
+    for path in paths:
+        message = message_from_bytes(Path(path).read_bytes(), policy=policy.default)
+        emails.append({"to": str(message["To"]), "subject": str(message["Subject"]), "date": str(message["Date"]),
+                       "path": str(path), "workflow": str(message.get("X-CRM-Workflow", ""))})
+    return emails
+
+
+def load_sample(cloud: Any, crm: sample_data.SampleCrm) -> dict[str, int]:
+    for contact in crm.contacts:
+        _check(*cloud.http("POST", "/contacts", json=contact)[::2], f"contact {contact['contact_id']}")
+    for deal in crm.deals:
+        _check(*cloud.http("POST", "/deals", json=deal)[::2], f"deal {deal['deal_id']}")
+    for activity in crm.activities:
+        _check(*cloud.http("POST", "/activities", json=activity)[::2], f"activity {activity['activity_id']}")
+    return {"contacts": len(crm.contacts), "deals": len(crm.deals), "activities": len(crm.activities)}
+
+
+def run_scenario(cloud: Any, *, background: int = 240, say: Any = None) -> DemoResult:
+    """Drive the story on a started LocalCloud (clock at START). Used by `make demo` and the end-to-end test."""
+    say = say or (lambda *_: None)
+    events: list[tuple[str, str]] = []
+
+    def note(text: str) -> None:
+        events.append((cz_date(cloud.clock.now()), text))
+        say(text)
+
+    crm = sample_data.generate(START, background=background)
+    loaded = load_sample(cloud, crm)
+    note(f"Načten ukázkový CRM přes HTTP API: {loaded['contacts']} kontaktů, {loaded['deals']} obchodů, "
+         f"{loaded['activities']} aktivit")
+
+    # Day 1, 06:00 Prague: the first daily scan
+    first_scan = datetime(2026, 3, 2, 5, 0, tzinfo=UTC)
+    cloud.advance(first_scan + timedelta(minutes=1) - cloud.clock.now(), rate_resolution=SWEEP_RESOLUTION)
+    tasks_after_first = len(_scan(cloud, "TasksTable"))
+    note(f"Denní kontrola 06:00: {tasks_after_first} kontaktů označeno „Neaktivní 6m+“ a dostalo úkol")
+
+    # EventBridge Scheduler delivers at least once: the same scheduled run arrives again
+    cloud.fire("InactivityScanFunction", "Daily", at=first_scan)
+    tasks_after_duplicate = len(_scan(cloud, "TasksTable"))
+    note(f"Stejné spuštění doručeno podruhé: úkolů {tasks_after_first} → {tasks_after_duplicate} (nic navíc)")
+
+    # Day 6: Martin Kučera answers his salesperson's e-mail
+    cloud.advance(timedelta(days=4, hours=4), rate_resolution=SWEEP_RESOLUTION)
+    _check(*cloud.http("POST", "/activities", json={
+        "activity_id": "story-replies-reply", "contact_id": "story-replies", "kind": "email_in",
+        "subject": "Re: Jak se vám daří?", "summary": "Klient odpověděl, má zájem o schůzku v dubnu.",
+    })[::2], "reply")
+    note("Martin Kučera odpověděl na e-mail → vypadl z flow, štítek odebrán, follow-up zrušen")
+
+    # Day 10: Lucie Veselá's owner completes the review task
+    cloud.advance(timedelta(days=4), rate_resolution=SWEEP_RESOLUTION)
+    task_id = next(t["task_id"] for t in _scan(cloud, "TasksTable") if t.get("contact_id") == "story-owner-acts")
+    _check(*cloud.http("POST", f"/tasks/{task_id}/complete", json={
+        "completed_by": "jana.dvorakova", "resolution": "Kontakt ověřen, klientka je na mateřské, ozve se v září."
+    })[::2], "task completion")
+    note("Jana Dvořáková splnila úkol u Lucie Veselé → po 30 dnech žádný automatický e-mail")
+
+    # Then four months pass: follow-ups after 30 days, new contacts crossing 180 days every morning
+    cloud.advance(END - cloud.clock.now(), rate_resolution=SWEEP_RESOLUTION)
+    note("Hodiny posunuty na 30. 6. 2026: follow-upy po 30 dnech i nově neaktivní kontakty zpracovány")
+
+    contacts = {c["contact_id"]: c for c in _scan(cloud, "ContactsTable")}
+    return DemoResult(
+        loaded=loaded,
+        contacts=contacts,
+        tasks=_scan(cloud, "TasksTable"),
+        emails=_read_mail(list(cloud.mail_files)),
+        duplicate_delivery={"before": tasks_after_first, "after": tasks_after_duplicate},
+        invocations=dict(cloud.invocations),
+        filtered=dict(cloud.filtered),
+        events=events,
+    )
+
+
+def _name(contact: dict[str, Any]) -> str:
+    return " ".join(p for p in (contact.get("first_name"), contact.get("last_name")) if p)
+
+
+def print_report(result: DemoResult, console: Console, story: list[sample_data.StoryContact]) -> None:
+    enrolled = sorted(result.enrolled(), key=lambda c: (c["inactivity"]["started_at"], _name(c)))
+
+    timeline = Table(title="Průběh dema", title_justify="left")
+    timeline.add_column("Den")
+    timeline.add_column("Co se stalo")
+    for day, text in result.events:
+        timeline.add_row(day, text)
+    console.print(timeline)
+
+    cases = Table(title="Modelové případy (seed 001)", title_justify="left", show_lines=True)
+    for column in ("Kontakt", "Případ", "Štítek", "Úkoly", "E-mail", "Výsledek"):
+        cases.add_column(column)
+    for s in story:
+        c = result.contacts[s.payload["contact_id"]]
+        flow = c.get("inactivity") or {}
+        outcome = "nezařazen" if not flow else OUTCOME_CS.get(flow.get("outcome"), flow.get("outcome"))
+        if flow.get("state") == "exited":
+            outcome = f"{OUTCOME_CS['reactivated']}" + (f" (předtím: {OUTCOME_CS.get(flow.get('outcome'))})"
+                                                        if flow.get("outcome") not in (None, "reactivated") else "")
+        tasks = "\n".join(f"{t['title']} (do {cz_date(t['due_date'])}, {t['status']})"
+                          for t in result.tasks_for(c["contact_id"])) or "–"
+        mails = "\n".join(Path(e["path"]).name for e in result.emails_to(c.get("email") or "@@")) or "–"
+        cases.add_row(_name(c), s.case, "ano" if "Neaktivní 6m+" in c.get("tags", []) else "ne", tasks, mails,
+                      outcome)
+    console.print(cases)
+
+    tagged = Table(title=f"Zařazeno do flow neaktivity: {len(enrolled)} kontaktů (prvních 25)", title_justify="left")
+    for column in ("Zařazen", "Kontakt", "Firma", "Obchodník", "Poslední aktivita", "Výsledek"):
+        tagged.add_column(column)
+    for c in enrolled[:25]:
+        flow = c["inactivity"]
+        outcome = OUTCOME_CS["reactivated"] if flow["state"] == "exited" else OUTCOME_CS.get(flow.get("outcome"))
+        tagged.add_row(cz_date(flow["started_at"]), _name(c), c.get("company") or "–", c["owner"],
+                       cz_date(flow["last_activity_at"]), outcome or "")
+    console.print(tagged)
+
+    by_owner = Counter((t["owner"], t.get("workflow"), t["status"]) for t in result.tasks)
+    owners = Table(title="Úkoly pro obchodníky", title_justify="left")
+    for column in ("Obchodník", "Prověřit neaktivní kontakt", "VIP telefonát", "z toho splněno"):
+        owners.add_column(column)
+    for owner in sorted({t["owner"] for t in result.tasks}):
+        review = sum(n for (o, w, _), n in by_owner.items() if o == owner and w == "inactivity")
+        vip = sum(n for (o, w, _), n in by_owner.items() if o == owner and w == "inactivity_vip")
+        done = sum(n for (o, _, s), n in by_owner.items() if o == owner and s == "done")
+        owners.add_row(owner, str(review), str(vip), str(done))
+    console.print(owners)
+
+    mails = Table(title=f"Odeslané reaktivační e-maily: {len(result.emails)} (prvních 15)", title_justify="left")
+    for column in ("Komu", "Předmět", "Soubor .eml"):
+        mails.add_column(column)
+    for e in result.emails[:15]:
+        mails.add_row(e["to"], e["subject"], e["path"])
+    console.print(mails)
+
+    skipped = Counter()
+    for c in enrolled:
+        outcome = (c["inactivity"].get("outcome") or "")
+        if outcome and outcome != "email_sent":
+            skipped[OUTCOME_CS.get(outcome, outcome)] += 1
+    quiet_with_deal = sum(1 for c in result.contacts.values()
+                          if not c.get("inactivity") and c.get("open_deal_ids") and
+                          datetime.fromisoformat(c["last_activity_at"].replace("Z", "+00:00")) < END - timedelta(days=180))
+    skipped["nezařazen: má otevřený obchod"] = quiet_with_deal
+    reasons = Table(title="Bez automatického e-mailu – a proč", title_justify="left")
+    reasons.add_column("Důvod")
+    reasons.add_column("Kontaktů", justify="right")
+    for reason, count in skipped.most_common():
+        reasons.add_row(reason, str(count))
+    console.print(reasons)
+
+    calls = Table(title="Volání funkcí (lokální emulace)", title_justify="left")
+    for column in ("Funkce", "Vyvolání", "Záznamů odfiltrováno FilterCriteria"):
+        calls.add_column(column)
+    for name in sorted(result.invocations):
+        calls.add_row(name, str(result.invocations[name]), str(result.filtered.get(name, 0)))
+    console.print(calls)
+
+
+def run_demo(out_dir: str = "out", background: int = 240) -> DemoResult:
+    from crm_local import LocalCloud
+
+    warnings.filterwarnings("ignore", message="No application metrics to publish")
+    console = Console(width=max(Console().width, 150))
+    out = ROOT / out_dir
+    console.rule("[bold]CRM automatizace – lokální demo (bez AWS účtu, bez Dockeru)")
+    with LocalCloud(template=str(ROOT / "template.yaml"), start=START, out_dir=str(out)) as cloud:
+        console.print(f"moto server: {cloud.endpoint_url}  (aws --endpoint-url {cloud.endpoint_url} dynamodb "
+                      f"scan --table-name {cloud.physical_name('ContactsTable')})")
+        result = run_scenario(cloud, background=background, say=lambda text: console.print(f"• {text}"))
+        print_report(result, console, sample_data.story_contacts(START))
+        console.print(f"\nE-maily jako soubory .eml: [bold]{out / 'mail'}[/bold] (otevřete v poštovním klientu)")
+    return result

@@ -1,0 +1,178 @@
+"""A realistic Czech sample CRM for the demo and the end-to-end test.
+
+Two parts:
+- the *story* contacts: named people, each showing one case of the inactivity workflow (they are the same in every
+  run, so the demo output and the end-to-end assertions can name them);
+- *background* contacts, deals and activities generated from a fixed seed, so the scan has a real base to work
+  through (most contacts are active, some have open deals, some are quiet).
+
+Everything is expressed as HTTP API payloads: the demo loads the CRM through the same API a real CRM would use.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+OWNERS = ["petr.svoboda", "jana.dvorakova", "martin.kral", "lucie.horakova"]
+
+MALE = [("Jan", "Novák"), ("Petr", "Svoboda"), ("Tomáš", "Novotný"), ("Martin", "Dvořák"), ("Jiří", "Černý"),
+        ("Pavel", "Procházka"), ("Lukáš", "Kučera"), ("Jakub", "Veselý"), ("David", "Horák"), ("Michal", "Němec"),
+        ("Ondřej", "Pokorný"), ("Josef", "Marek"), ("Václav", "Pospíšil"), ("Karel", "Hájek"), ("Filip", "Král"),
+        ("Adam", "Jelínek"), ("Roman", "Růžička"), ("Vojtěch", "Beneš"), ("Zdeněk", "Fiala"), ("Milan", "Sedláček")]
+FEMALE = [("Jana", "Nováková"), ("Eva", "Svobodová"), ("Hana", "Novotná"), ("Lucie", "Dvořáková"),
+          ("Petra", "Černá"), ("Kateřina", "Procházková"), ("Lenka", "Kučerová"), ("Martina", "Veselá"),
+          ("Tereza", "Horáková"), ("Veronika", "Němcová"), ("Markéta", "Pokorná"), ("Alena", "Marková"),
+          ("Zuzana", "Pospíšilová"), ("Monika", "Hájková"), ("Barbora", "Králová"), ("Klára", "Jelínková"),
+          ("Michaela", "Růžičková"), ("Andrea", "Benešová"), ("Ivana", "Fialová"), ("Simona", "Sedláčková")]
+COMPANY_WORDS = ["Pekárna", "Stavby", "Autoservis", "Tiskárna", "Kavárna", "Truhlářství", "Elektro", "Zahradnictví",
+                 "Účetnictví", "Strojírny", "Vinařství", "Cukrárna", "Realitní kancelář", "Logistika", "Projekce"]
+TOWNS = ["Brno", "Olomouc", "Jihlava", "Plzeň", "Liberec", "Zlín", "Kolín", "Tábor", "Písek", "Třebíč"]
+LOSS_REASONS = ["Vysoká cena", "Pomalý servis", "Chybějící funkce A", "Vybrali konkurenci", "Odložený rozpočet"]
+DEAL_TITLES = ["Roční licence", "Rozšíření o modul Sklad", "Servisní smlouva", "Pilotní projekt", "Školení týmu",
+               "Upgrade na verzi Pro", "Implementace CRM", "Dodávka hardwaru"]
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone().isoformat() if moment.tzinfo is None else moment.isoformat()
+
+
+def _ascii(text: str) -> str:
+    table = str.maketrans("áčďéěíňóřšťúůýžÁČĎÉĚÍŇÓŘŠŤÚŮÝŽ", "acdeeinorstuuyzACDEEINORSTUUYZ")
+    return text.translate(table).lower().replace(" ", "")
+
+
+@dataclass
+class StoryContact:
+    key: str  # how the demo and the tests refer to the case
+    case: str  # what it shows (Czech, printed by the demo)
+    payload: dict[str, Any]
+    deals: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class SampleCrm:
+    story: list[StoryContact]
+    contacts: list[dict[str, Any]]
+    deals: list[dict[str, Any]]
+    activities: list[dict[str, Any]]
+
+
+def _consent(at: datetime) -> dict[str, Any]:
+    return {"granted": True, "purpose": "marketing", "at": _iso(at), "source": "web-form:newsletter",
+            "text_version": "souhlas-2024-01"}
+
+
+def story_contacts(start: datetime) -> list[StoryContact]:
+    """The named cases. `start` is the demo's first day; quiet periods are counted back from it."""
+
+    def person(key: str, first: str, last: str, quiet_days: int, **extra: Any) -> dict[str, Any]:
+        return {
+            "contact_id": f"story-{key}",
+            "first_name": first,
+            "last_name": last,
+            "email": f"{_ascii(first)}.{_ascii(last)}@{extra.pop('domain', 'example.cz')}",
+            "phone": extra.pop("phone", "+420 601 234 567"),
+            "owner": extra.pop("owner", "petr.svoboda"),
+            "lifecycle": extra.pop("lifecycle", "customer"),
+            "marketing_consent": extra.pop("marketing_consent", _consent(start - timedelta(days=900))),
+            "created_at": _iso(start - timedelta(days=1200)),
+            "last_activity_at": _iso(start - timedelta(days=quiet_days)),
+            **extra,
+        }
+
+    return [
+        StoryContact("email", "Neaktivní 200 dní, souhlas s marketingem: po 30 dnech dostane reaktivační e-mail",
+                     person("email", "Jana", "Nováková", 200, company="Pekárna Nováková s.r.o.",
+                            lifetime_revenue=48000)),
+        StoryContact("vip", "VIP (tržby 1,2 mil. Kč): místo e-mailu osobní telefonát obchodníka",
+                     person("vip", "Pavel", "Dvořák", 230, company="Stavby Dvořák a.s.", lifetime_revenue=1200000,
+                            owner="jana.dvorakova")),
+        StoryContact("bounced", "Poslední e-mail se vrátil: navržen k archivaci, žádný e-mail",
+                     person("bounced", "Tomáš", "Procházka", 260, company="Tiskárna Procházka",
+                            email_status="bounced", owner="martin.kral")),
+        StoryContact("do-not-contact", "Štítek Nezasílat marketing: úkol ano, e-mail nikdy",
+                     person("do-not-contact", "Eva", "Černá", 210, marketing_status="do_not_contact",
+                            owner="lucie.horakova")),
+        StoryContact("no-consent", "Importovaný lead bez souhlasu: úkol ano, e-mail ne",
+                     person("no-consent", "Jiří", "Marek", 300, marketing_consent=None, lifecycle="lead",
+                            owner="martin.kral")),
+        StoryContact("replies", "Během čekání odpoví na e-mail obchodníka: vypadne z flow, štítek odebrán",
+                     person("replies", "Martin", "Kučera", 195, company="Autoservis Kučera")),
+        StoryContact("owner-acts", "Obchodník úkol splní do 30 dnů: žádný automatický e-mail",
+                     person("owner-acts", "Lucie", "Veselá", 220, owner="jana.dvorakova")),
+        StoryContact("later", "Zneaktivní se až během dema (180 dní uplyne za 40 dní): zařazen později",
+                     person("later", "Hana", "Horáková", 140, company="Kavárna U Horáků", owner="lucie.horakova")),
+        StoryContact("open-deal", "Mlčí 300 dní, ale má otevřený obchod: do flow nepatří (řeší ho obchod)",
+                     person("open-deal", "Petra", "Němcová", 300, owner="martin.kral"),
+                     deals=[{"title": "Upgrade na verzi Pro", "value": 85000, "status": "open"}]),
+        StoryContact("active", "Aktivní zákaznice (nákup před 20 dny): nic se neděje",
+                     person("active", "Tereza", "Pokorná", 20, lifetime_revenue=30000)),
+    ]
+
+
+def generate(start: datetime, background: int = 240, seed: int = 20260105) -> SampleCrm:
+    """The whole sample CRM: story contacts plus `background` generated ones, with deals and activities."""
+    rng = random.Random(seed)
+    story = story_contacts(start)
+    contacts: list[dict[str, Any]] = [s.payload for s in story]
+    deals: list[dict[str, Any]] = []
+    activities: list[dict[str, Any]] = []
+    for s in story:
+        for n, deal in enumerate(s.deals):
+            deals.append({"deal_id": f"{s.payload['contact_id']}-d{n}", "contact_id": s.payload["contact_id"],
+                          "created_at": s.payload["last_activity_at"], **deal})
+    used_emails: set[str] = set()
+    for i in range(background):
+        first, last = rng.choice(MALE if rng.random() < 0.5 else FEMALE)
+        company = f"{rng.choice(COMPANY_WORDS)} {last} {rng.choice(['s.r.o.', 'a.s.', ''])}".strip() \
+            if rng.random() < 0.7 else None
+        email = f"{_ascii(first)}.{_ascii(last)}{i}@{_ascii(rng.choice(TOWNS))}-firma.cz"
+        used_emails.add(email)
+        # Last activity: most contacts are active, a tail is quiet (some of it past 180 days already)
+        quiet = int(rng.choice([rng.randint(0, 90), rng.randint(0, 90), rng.randint(90, 170), rng.randint(170, 400)]))
+        created = start - timedelta(days=quiet + rng.randint(30, 900))
+        lifecycle = rng.choice(["lead", "customer", "customer", "former_customer"])
+        revenue = 0 if lifecycle == "lead" else rng.choice([0, 5000, 18000, 42000, 96000, 310000])
+        contact_id = f"bg-{i:04d}"
+        contacts.append({
+            "contact_id": contact_id, "first_name": first, "last_name": last, "email": email,
+            "phone": f"+420 7{rng.randint(10, 99)} {rng.randint(100, 999)} {rng.randint(100, 999)}",
+            "company": company, "owner": rng.choice(OWNERS), "lifecycle": lifecycle,
+            "lifetime_revenue": revenue,
+            "marketing_consent": _consent(created) if rng.random() < 0.8 else None,
+            "marketing_status": "do_not_contact" if rng.random() < 0.05 else "subscribed",
+            "email_status": "bounced" if rng.random() < 0.04 else "ok",
+            "tags": rng.sample(["Newsletter", "Veletrh 2025", "Webinář", "Partner"], k=rng.randint(0, 2)),
+            "custom_fields": {"Obor": rng.choice(["Stavebnictví", "Gastro", "Služby", "Výroba", "Obchod"]),
+                              "Město": rng.choice(TOWNS)},
+            "created_at": _iso(created),
+            "last_activity_at": _iso(created),
+        })
+        last_activity = start - timedelta(days=quiet, hours=rng.randint(0, 8))
+        # A few activities up to the last one (the API applies them through the activities stream)
+        for n in range(rng.randint(1, 3)):
+            occurred = last_activity - timedelta(days=n * rng.randint(20, 60))
+            if occurred < created:
+                break
+            kind = rng.choice(["call", "email_out", "email_in", "meeting", "note", "purchase", "open", "click"])
+            activities.append({
+                "activity_id": f"{contact_id}-a{n}", "contact_id": contact_id, "kind": kind,
+                "occurred_at": _iso(occurred),
+                "subject": {"call": "Telefonát", "email_out": "Nabídka", "email_in": "Re: Nabídka",
+                            "meeting": "Schůzka", "note": "Poznámka", "purchase": "Objednávka",
+                            "open": "Otevřel newsletter", "click": "Klik v newsletteru"}[kind],
+                **({"amount": rng.choice([2500, 8900, 15400])} if kind == "purchase" else {}),
+            })
+        # Deals: some open (keeps the contact out of the inactivity flow), some closed
+        if rng.random() < 0.35:
+            status = rng.choice(["open", "won", "lost", "lost", "postponed"])
+            deals.append({
+                "deal_id": f"{contact_id}-d0", "contact_id": contact_id, "title": rng.choice(DEAL_TITLES),
+                "value": rng.choice([15000, 40000, 85000, 120000, 250000]), "status": status,
+                **({"loss_reason": rng.choice(LOSS_REASONS)} if status == "lost" else {}),
+                "created_at": _iso(created + timedelta(days=5)),
+            })
+    return SampleCrm(story=story, contacts=contacts, deals=deals, activities=activities)
