@@ -437,6 +437,8 @@ class LocalCloud:
     @property
     def mail_messages(self) -> list[Any]:
         """Every sent message as an ``email.message.EmailMessage`` (also without ``out_dir``)."""
+        if self._mail:
+            self._mail.collect()  # also what services called directly (not through a handler) sent
         return list(self._mail.messages) if self._mail else []
 
     def client(self, service: str) -> Any:

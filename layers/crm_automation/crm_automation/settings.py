@@ -19,6 +19,10 @@ PACKAGE_DIR = Path(__file__).resolve().parent
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(case_sensitive=False, extra="ignore", frozen=True)
 
+    # observability
+    powertools_service_name: str = "crm-automation"
+    powertools_metrics_namespace: str = "CrmAutomation"
+
     # resources (names come from template.yaml)
     contacts_table: str = "contacts"
     deals_table: str = "deals"

@@ -1,0 +1,75 @@
+"""Integration fixtures: the real template.yaml on the local emulation (moto server, handlers in-process)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from boto3.dynamodb.types import TypeSerializer
+
+from crm_automation.adapters.dynamodb import Store
+from crm_automation.adapters.ses import Mailer
+from crm_automation.adapters.sqs import Queue
+from crm_automation.services.runtime import Runtime
+from crm_automation.settings import Settings
+from crm_local import LocalCloud
+
+ROOT = Path(__file__).resolve().parents[2]
+START = datetime(2026, 3, 2, 4, 0, tzinfo=UTC)  # Monday 05:00 Prague, one hour before the daily scan
+FIRST_SCAN = datetime(2026, 3, 2, 5, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def cloud(tmp_path: Path) -> Iterator[LocalCloud]:
+    with LocalCloud(template=str(ROOT / "template.yaml"), start=START, out_dir=tmp_path / "out",
+                    quiet=True) as running:
+        yield running
+
+
+def runtime_for(cloud: LocalCloud) -> Runtime:
+    """A Runtime wired to the emulation's resources, for calling services directly from a test."""
+    settings = Settings(
+        contacts_table=cloud.physical_name("ContactsTable"), deals_table=cloud.physical_name("DealsTable"),
+        activities_table=cloud.physical_name("ActivitiesTable"), tasks_table=cloud.physical_name("TasksTable"),
+        flows_table=cloud.physical_name("FlowsTable"), timer_queue_url=cloud.ref("TimerQueue"),
+        sender_email="obchod@example.cz",
+    )
+    resource = boto3.resource("dynamodb", endpoint_url=cloud.endpoint_url, region_name="eu-central-1")
+    return Runtime(settings, store=Store(settings, resource), mailer=Mailer(client=cloud.client("sesv2")),
+                   timer_queue=Queue(settings.timer_queue_url, client=cloud.client("sqs")))
+
+
+def add_contact(cloud: LocalCloud, key: str, quiet_days: int, **extra: Any) -> dict[str, Any]:
+    payload = {
+        "contact_id": key, "first_name": "Jana", "last_name": f"Nováková {key}", "email": f"{key}@example.cz",
+        "owner": "petr.svoboda",
+        "marketing_consent": {"granted": True, "at": "2024-01-01T00:00:00Z", "source": "web-form"},
+        "last_activity_at": (START - timedelta(days=quiet_days)).isoformat(),
+        "created_at": (START - timedelta(days=900)).isoformat(), **extra,
+    }
+    response = cloud.http("POST", "/contacts", json=payload)
+    assert response.status == 201, response.body
+    return response.json()
+
+
+def table_items(cloud: LocalCloud, logical_id: str) -> list[dict[str, Any]]:
+    table = boto3.resource("dynamodb", endpoint_url=cloud.endpoint_url,
+                           region_name="eu-central-1").Table(cloud.physical_name(logical_id))
+    return table.scan()["Items"]
+
+
+def stream_insert_event(cloud: LocalCloud, item: dict[str, Any], sequence: str) -> dict[str, Any]:
+    """A DynamoDB stream event exactly as Lambda delivers one INSERT of `item` to the activity processor."""
+    serializer = TypeSerializer()
+    image = {k: serializer.serialize(v) for k, v in item.items()}
+    return {"Records": [{
+        "eventID": f"evt-{sequence}", "eventName": "INSERT", "eventVersion": "1.1", "eventSource": "aws:dynamodb",
+        "awsRegion": "eu-central-1", "eventSourceARN": cloud.get_att("ActivitiesTable", "StreamArn"),
+        "dynamodb": {"ApproximateCreationDateTime": 1772427600, "Keys": {"activity_id": image["activity_id"]},
+                     "NewImage": image, "SequenceNumber": sequence, "SizeBytes": 256,
+                     "StreamViewType": "NEW_AND_OLD_IMAGES"},
+    }]}
