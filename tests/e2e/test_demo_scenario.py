@@ -1,0 +1,97 @@
+"""The demo scenario end to end on the emulated template: tags, tasks (Czech titles, working-day due dates),
+reactivation e-mails as .eml files, VIP call tasks, skipped contacts with reasons."""
+
+from __future__ import annotations
+
+from datetime import date
+from email import message_from_bytes, policy
+from pathlib import Path
+
+import pytest
+
+from crm_local import LocalCloud
+from crm_local.demo import START, run_scenario
+from crm_automation.domain.calendar import is_working_day
+
+ROOT = Path(__file__).resolve().parents[2]
+TAG = "Neaktivní 6m+"
+
+
+@pytest.fixture(scope="module")
+def result(tmp_path_factory):
+    out = tmp_path_factory.mktemp("demo")
+    with LocalCloud(template=str(ROOT / "template.yaml"), start=START, out_dir=out, quiet=True) as cloud:
+        yield run_scenario(cloud, background=40)
+
+
+def _story(result, key):
+    return result.contacts[f"story-{key}"]
+
+
+def test_the_inactive_contact_is_tagged_gets_a_task_and_then_the_email(result) -> None:
+    jana = _story(result, "email")
+    assert TAG in jana["tags"]
+    [task] = result.tasks_for("story-email")
+    assert task["title"] == "Prověřit neaktivní kontakt Jana Nováková"
+    assert task["owner"] == "petr.svoboda" and task["due_date"] == "2026-03-16"
+    [mail] = result.emails_to("jana.novakova@example.cz")
+    message = message_from_bytes(Path(mail["path"]).read_bytes(), policy=policy.default)
+    assert message["Subject"] == "Dlouho jsme se neslyšeli – můžeme vám s něčím pomoci?"
+    assert "naposledy jsme spolu byli v kontaktu před 8 měsíci" in message.get_body(("plain",)).get_content()
+    assert jana["inactivity"]["outcome"] == "email_sent"
+
+
+def test_the_vip_gets_a_personal_call_task_and_no_email(result) -> None:
+    tasks = {t["workflow"]: t for t in result.tasks_for("story-vip")}
+    assert tasks["inactivity_vip"]["title"] == "Osobně zavolat VIP klientovi Pavel Dvořák"
+    assert tasks["inactivity_vip"]["owner"] == "jana.dvorakova" and tasks["inactivity_vip"]["kind"] == "call"
+    assert result.emails_to("pavel.dvorak@example.cz") == []
+
+
+@pytest.mark.parametrize(
+    ("key", "address", "outcome"),
+    [("bounced", "tomas.prochazka@example.cz", "archive_proposed"),
+     ("do-not-contact", "eva.cerna@example.cz", "email_skipped"),
+     ("no-consent", "jiri.marek@example.cz", "email_skipped"),
+     ("owner-acts", "lucie.vesela@example.cz", "owner_acted")],
+)
+def test_skipped_contacts_get_no_email_and_the_reason_is_recorded(result, key, address, outcome) -> None:
+    contact = _story(result, key)
+    assert contact["inactivity"]["outcome"] == outcome
+    assert len(result.tasks_for(f"story-{key}")) == 1
+    assert result.emails_to(address) == []
+    if key == "bounced":
+        assert "Návrh k archivaci" in contact["categories"] and not contact.get("archived")
+
+
+def test_a_reply_takes_the_contact_out_of_the_flow(result) -> None:
+    martin = _story(result, "replies")
+    assert TAG not in martin["tags"] and martin["inactivity"]["state"] == "exited"
+    assert result.emails_to("martin.kucera@example.cz") == []
+
+
+def test_a_contact_that_becomes_inactive_later_is_enrolled_on_that_day(result) -> None:
+    hana = _story(result, "later")
+    assert hana["inactivity"]["started_at"].startswith("2026-04-11")  # 140 + 40 = 180 days quiet
+    assert result.emails_to("hana.horakova@example.cz")
+
+
+def test_open_deal_and_active_contacts_are_left_alone(result) -> None:
+    for key in ("open-deal", "active"):
+        assert "inactivity" not in _story(result, key) and result.tasks_for(f"story-{key}") == []
+
+
+def test_duplicate_delivery_of_the_first_scan_created_nothing(result) -> None:
+    assert result.duplicate_delivery["before"] == result.duplicate_delivery["after"] > 5
+
+
+def test_every_task_is_due_on_a_working_day_and_every_email_went_to_an_enrolled_contact(result) -> None:
+    assert all(is_working_day(date.fromisoformat(t["due_date"])) for t in result.tasks)
+    enrolled = {c["email"] for c in result.enrolled() if c["inactivity"].get("outcome") == "email_sent"}
+    recipients = [e["to"].split("<")[-1].rstrip(">") for e in result.emails]
+    assert sorted(recipients) == sorted(enrolled) and len(recipients) == len(set(recipients))
+
+
+def test_unrelated_writes_never_invoke_the_activity_processor(result) -> None:
+    # Only activity INSERTs pass its FilterCriteria; the applied_at updates it writes itself are filtered out
+    assert result.filtered["ActivityProcessorFunction"] >= result.invocations["ActivityProcessorFunction"] > 0
