@@ -102,13 +102,18 @@ def test_a_timer_message_delivered_twice_sends_one_email(cloud) -> None:
     assert len(sent) == 1 and sent[0]["kind"] == "email_out"
 
 
-def test_the_worker_dying_between_sending_and_recording_does_not_send_again(cloud, monkeypatch) -> None:
-    # Given an enrolment whose follow-up is due
-    add_contact(cloud, "crash", quiet_days=200)
+def _due_followup(cloud, key: str):
+    """An enrolment whose follow-up is due now; returns (runtime, timer id) to fire it directly."""
+    add_contact(cloud, key, quiet_days=200)
     cloud.fire("InactivityScanFunction", "Daily", at=FIRST_SCAN)
     cloud.clock.advance(timedelta(days=30, hours=1))
-    rt = runtime_for(cloud)
     timer_id = next(i["timer_id"] for i in table_items(cloud, "FlowsTable") if i["pk"].startswith("TIMER#"))
+    return runtime_for(cloud), timer_id
+
+
+def test_the_worker_dying_between_sending_and_recording_does_not_send_again(cloud, monkeypatch) -> None:
+    # Given an enrolment whose follow-up is due
+    rt, timer_id = _due_followup(cloud, "crash")
     # And the function dies right after SES accepted the message, before anything was recorded
     original = FlowsRepo.ledger_set
 
@@ -138,11 +143,8 @@ def test_the_worker_dying_between_sending_and_recording_does_not_send_again(clou
 
 
 def test_ses_throttling_releases_the_claim_so_the_retry_sends_once(cloud, monkeypatch) -> None:
-    add_contact(cloud, "throttled", quiet_days=200)
-    cloud.fire("InactivityScanFunction", "Daily", at=FIRST_SCAN)
-    cloud.clock.advance(timedelta(days=30, hours=1))
-    rt = runtime_for(cloud)
-    timer_id = next(i["timer_id"] for i in table_items(cloud, "FlowsTable") if i["pk"].startswith("TIMER#"))
+    # Given a due follow-up, and SES throttling the first attempt
+    rt, timer_id = _due_followup(cloud, "throttled")
     original = type(rt.mailer).send
     monkeypatch.setattr(type(rt.mailer), "send", lambda self, m, tags=None: (_ for _ in ()).throw(
         TransientError("TooManyRequestsException")))

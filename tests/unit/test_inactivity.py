@@ -78,7 +78,8 @@ def test_enrolment_tags_creates_the_owner_task_and_a_30_day_timer() -> None:
     assert plan.task.due_date == date(2026, 6, 15)  # Monday 1 June + 14 days = Monday 15 June
     assert plan.timer.due_at == NOW + timedelta(days=30)
     assert plan.contact.inactivity is not None and plan.contact.inactivity.state == "waiting"
-    assert "200 dní" in plan.task.description and "reaktivační e-mail" in plan.task.description
+    assert "200 dní (poslední 13. 11. 2025)" in plan.task.description
+    assert "Pokud se do 1. 7. 2026 nic nezmění, odejde mu automatický reaktivační e-mail." in plan.task.description
 
 
 def test_enrolment_ids_are_the_same_for_the_same_day_so_a_rerun_collides() -> None:

@@ -32,3 +32,10 @@ def due_date_in(start: datetime, days: int, tz: str = "Europe/Prague", country: 
 
 def local_date(moment: datetime, tz: str = "Europe/Prague") -> date:
     return moment.astimezone(ZoneInfo(tz)).date()
+
+
+def format_date(day: date, locale: str) -> str:
+    """How a person reads a date: '1. 6. 2025' in Czech, '1 June 2025' in English."""
+    if locale == "cs":
+        return f"{day.day}. {day.month}. {day.year}"
+    return f"{day.day} {day.strftime('%B')} {day.year}"

@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
 
-from crm_automation.domain.calendar import due_date_in, local_date
+from crm_automation.domain.calendar import due_date_in, format_date, local_date
 from crm_automation.domain.models import (
     Activity,
     ActivityKind,
@@ -135,8 +135,8 @@ def plan_enrolment(contact: Contact, now: datetime, settings: Settings) -> Enrol
             "inactivity_task_description",
             name=contact.name,
             days=days,
-            last_activity=local_date(contact.last_activity_at, settings.timezone).isoformat(),
-            followup_date=local_date(followup_at, settings.timezone).isoformat(),
+            last_activity=format_date(local_date(contact.last_activity_at, settings.timezone), settings.locale),
+            followup_date=format_date(local_date(followup_at, settings.timezone), settings.locale),
             followup_action=action,
         ),
         due_date=due_date_in(now, settings.inactivity_task_due_days, settings.timezone, settings.holidays_country),

@@ -140,8 +140,9 @@ def _new_id(prefix: str) -> str:
 
 
 def create_contact(rt: Runtime, data: ContactIn, now: datetime) -> Contact:
-    if data.email and rt.store.contacts.ids_by_email(data.email):
-        raise ConflictError(f"a contact with this e-mail already exists: {rt.store.contacts.ids_by_email(data.email)[0]}")
+    existing = rt.store.contacts.ids_by_email(data.email) if data.email else []
+    if existing:
+        raise ConflictError(f"a contact with this e-mail already exists: {existing[0]}")
     fields = data.model_dump(exclude={"contact_id", "last_activity_at", "created_at"})
     created = data.created_at or now
     contact = Contact(
