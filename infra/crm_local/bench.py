@@ -2,8 +2,8 @@
 
 inactivity-scan read ratio: a contacts table of N contacts (default 100,000) of which ~1 % became inactive today;
 the daily scan function runs from its ScheduleV2 event on the emulated template, and we count the items it read
-(every Query and GetItem response, via the adapter's counters) against the table size. For contrast, the same
-question answered the naive way (a filtered Scan of the table) is measured in the same run.
+(every Query and GetItem response, via the adapter's counters) against the table size. Without the sparse index the
+same question is a filtered Scan, which reads every item (ratio 1.0).
 """
 
 from __future__ import annotations
@@ -20,7 +20,6 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import boto3
-from boto3.dynamodb.conditions import Attr
 from moto.dynamodb import models as moto_dynamodb_models
 from rich.console import Console
 from rich.table import Table
@@ -112,22 +111,11 @@ def _bench_scan(contacts: int, due_share: float, console: Console) -> dict[str, 
         index_reads = dynamodb.stats.items_read
         enrolled = table_count(cloud, "TasksTable")
 
-        started = time.perf_counter()
-        scanned, kwargs = 0, {"FilterExpression": Attr("last_activity_at").lte(dynamodb.fmt_time(
-            NOW - timedelta(days=180))) & Attr("archived").eq(False) & Attr("open_deal_ids").size().eq(0)}
-        while True:
-            page = table.scan(**kwargs)
-            scanned += page["ScannedCount"]
-            if "LastEvaluatedKey" not in page:
-                break
-            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-        naive_seconds = time.perf_counter() - started
 
     if enrolled != due:
         raise SystemExit(f"scan enrolled {enrolled} contacts but {due} were due ({firing})")
     return {"contacts": contacts, "due": due, "enrolled": enrolled, "items_read": index_reads,
-            "ratio": index_reads / contacts, "naive_ratio": scanned / contacts,
-            "time_ratio": scan_seconds / naive_seconds}
+            "ratio": index_reads / contacts, "scan_seconds": scan_seconds}
 
 
 def table_count(cloud: LocalCloud, logical_id: str) -> int:
@@ -148,15 +136,15 @@ def main() -> None:
     console = Console()
     r = bench_scan(args.contacts, args.due_share, console)
     table = Table(title="Daily inactivity scan: items read relative to the contacts table (one run)")
-    for column in ("contacts", "due today", "enrolled", "items read by scan", "read ratio (goal <= 0.02)",
-                   "naive Scan read ratio", "scan time / naive Scan time"):
+    for column in ("contacts", "due today", "enrolled", "items read by the scan", "read ratio (goal <= 0.02)",
+                   "items read per enrolment"):
         table.add_column(column, justify="right")
     table.add_row(f"{r['contacts']:,}", f"{r['due']:,}", f"{r['enrolled']:,}", f"{r['items_read']:,}",
-                  f"{r['ratio']:.4f}", f"{r['naive_ratio']:.2f}", f"{r['time_ratio']:.2f}")
+                  f"{r['ratio']:.4f}", f"{r['items_read'] / max(r['enrolled'], 1):.2f}")
     console.print(table)
-    console.print("Items read = every item returned by the scan's Query/GetItem calls (the adapter counts "
-                  "ScannedCount). The naive Scan is the same question without the sparse InactivityDue index. "
-                  "Time ratio is moto's, indicative only: moto evaluates an index query by walking the table.")
+    console.print("Items read = every item returned by the scan function's Query/GetItem calls (the adapter "
+                  "counts ScannedCount). Without the sparse InactivityDue index the same question is a filtered "
+                  "Scan, which reads every item: ratio 1.0.")
     if r["ratio"] > 0.02:
         raise SystemExit(f"read ratio {r['ratio']:.4f} exceeds the 0.02 goal")
 
