@@ -115,19 +115,19 @@ def test_the_worker_dying_between_sending_and_recording_does_not_send_again(clou
     # Given an enrolment whose follow-up is due
     rt, timer_id = _due_followup(cloud, "crash")
     # And the function dies right after SES accepted the message, before anything was recorded
-    original = FlowsRepo.ledger_set
+    original = FlowsRepo.ledger_set_op
 
     def die_after_send(self, send_key, state, when, message_id=None):
         if state == "sent":
             raise RuntimeError("Lambda timed out after SES send")
         return original(self, send_key, state, when, message_id)
 
-    monkeypatch.setattr(FlowsRepo, "ledger_set", die_after_send)
+    monkeypatch.setattr(FlowsRepo, "ledger_set_op", die_after_send)
     try:
         timers.fire(rt, timer_id, cloud.clock.now())
     except RuntimeError:
         pass
-    monkeypatch.setattr(FlowsRepo, "ledger_set", original)
+    monkeypatch.setattr(FlowsRepo, "ledger_set_op", original)
     assert len(cloud.mail_messages) == 1
     # When the message is redelivered while the first attempt might still be running: it backs off
     try:
@@ -199,3 +199,30 @@ def test_a_batch_that_fails_half_way_is_retried_without_double_counting(cloud, m
     assert failed == {"p-2"}
     contact = cloud.http("GET", "/contacts/buyer").json()["contact"]
     assert Decimal(str(contact["lifetime_revenue"])) == Decimal("700")
+
+
+def test_a_sent_email_is_recorded_even_if_the_contact_reacts_before_the_retry(cloud, monkeypatch) -> None:
+    # Given a follow-up whose final transaction fails after SES accepted and the ledger confirmed the e-mail
+    rt, timer_id = _due_followup(cloud, "late")
+    original = Store.transact
+    failing = {"once": True}
+
+    def fail_once(self, operations):
+        ends_timer = any(op.get("Update", {}).get("Key", {}).get("pk", "").startswith("TIMER#") for op in operations)
+        if ends_timer and failing.pop("once", False):
+            raise RuntimeError("Lambda killed after the send was confirmed")
+        return original(self, operations)
+
+    monkeypatch.setattr(Store, "transact", fail_once)
+    try:
+        timers.fire(rt, timer_id, cloud.clock.now())
+    except RuntimeError:
+        pass
+    assert not failing and len(cloud.mail_messages) == 1
+    # When the client replies before the retry (the flow ends) and the timer message is then redelivered
+    assert cloud.http("POST", "/activities", json={"contact_id": "late", "kind": "email_in"}).status == 201
+    outcome = timers.fire(rt, timer_id, cloud.clock.now() + timedelta(minutes=3))
+    # Then nothing is sent again, and the e-mail that did go out is in the contact's history
+    assert outcome == "already cancelled"  # the reply took the contact out of the flow and cancelled the timer
+    assert len(cloud.mail_messages) == 1
+    assert [a for a in table_items(cloud, "ActivitiesTable") if a.get("automated")][0]["kind"] == "email_out"

@@ -352,14 +352,18 @@ class FlowsRepo:
         except ClientError as error:
             raise _translate(error) from error
 
-    def ledger_set(self, send_key: str, state: str, when: datetime, message_id: str | None = None) -> None:
-        names = {"#s": "state"}
+    def ledger_set_op(self, send_key: str, state: str, when: datetime, message_id: str | None = None) -> dict[str, Any]:
         values: dict[str, Any] = {":s": state, ":t": fmt_time(when)}
         expression = "SET #s = :s, settled_at = :t"
         if message_id:
             expression += ", message_id = :m"
             values[":m"] = message_id
-        self.store.client.update_item(
-            TableName=self.table, Key={"pk": f"EMAIL#{send_key}", "sk": "EMAIL"}, UpdateExpression=expression,
-            ExpressionAttributeNames=names, ExpressionAttributeValues=values,
-        )
+        return {"Update": {"TableName": self.table, "Key": {"pk": f"EMAIL#{send_key}", "sk": "EMAIL"},
+                           "UpdateExpression": expression, "ExpressionAttributeNames": {"#s": "state"},
+                           "ExpressionAttributeValues": values}}
+
+    def ledger_set(self, send_key: str, state: str, when: datetime, message_id: str | None = None) -> None:
+        try:
+            self.store.client.update_item(**self.ledger_set_op(send_key, state, when, message_id)["Update"])
+        except ClientError as error:
+            raise _translate(error) from error

@@ -84,10 +84,8 @@ def followup(rt: Runtime, timer: Timer, now: datetime) -> str:
     if decision.strategy == flow.Strategy.VIP_CALL:
         operations.append(store.tasks.create_op(flow.vip_call_task(contact, now, settings)))
     if decision.strategy == flow.Strategy.SEND_EMAIL:
-        delivery, activity = _send_reactivation(rt, contact, now)
-        if delivery.state == "sent":
-            operations.append(store.activities.create_op(activity))
-        else:  # "unknown" (an earlier attempt died mid-send) or "failed" (SES refused): recorded as such
+        delivery = _send_reactivation(rt, contact, now)
+        if delivery.state != "sent":  # "unknown" (an earlier attempt died mid-send) or "failed" (SES refused): recorded as such
             closed = flow.with_outcome(closed, f"email_{delivery.state}")
     operations.append(store.contacts.save_op(closed))
     store.transact(operations)
@@ -96,37 +94,52 @@ def followup(rt: Runtime, timer: Timer, now: datetime) -> str:
     return outcome
 
 
-def _send_reactivation(rt: Runtime, contact: Contact, now: datetime) -> tuple[Delivery, Activity]:
-    settings = rt.settings
-    assert contact.inactivity is not None and contact.email
-    send_key = f"{contact.inactivity.enrolment_id}-reactivation"
-    context = {
+def _send_key(enrolment_id: str) -> str:
+    return f"{enrolment_id}-reactivation"
+
+
+def _context(rt: Runtime, contact: Contact, now: datetime) -> dict[str, object]:
+    return {
         "first_name": contact.first_name,
         "last_name": contact.last_name,
         "company": contact.company,
-        "last_contact": time_ago((now - contact.last_activity_at).days, settings.locale),
-        "sender_name": settings.sender_name,
+        "last_contact": time_ago((now - contact.last_activity_at).days, rt.settings.locale),
+        "sender_name": rt.settings.sender_name,
     }
 
-    rendered = render(settings.templates_dir, TEMPLATE, settings.locale, context)
+
+def _sent_activity(rt: Runtime, contact_id: str, send_key: str, subject: str, now: datetime,
+                   message_id: str | None) -> Activity:
+    return Activity(
+        activity_id=f"act-{send_key}",
+        contact_id=contact_id,
+        kind=ActivityKind.EMAIL_OUT,
+        direction="out",
+        occurred_at=now,
+        subject=subject,
+        summary=f"Automatický reaktivační e-mail (SES {message_id})" if rt.settings.locale == "cs"
+        else f"Automated reactivation e-mail (SES {message_id})",
+        automated=True,
+        workflow=flow.WORKFLOW,
+        created_at=now,
+    )
+
+
+def _send_reactivation(rt: Runtime, contact: Contact, now: datetime) -> Delivery:
+    """Send once; the e-mail activity is written in the same transaction that confirms the send, so the contact's
+    history has it whatever happens to the rest of the follow-up."""
+    settings = rt.settings
+    assert contact.inactivity is not None and contact.email
+    send_key = _send_key(contact.inactivity.enrolment_id)
+    rendered = render(settings.templates_dir, TEMPLATE, settings.locale, _context(rt, contact, now))
 
     def build() -> EmailMessage:
         return build_message(rendered, sender_email=settings.sender_email, sender_name=settings.sender_name,
                              to_email=contact.email, to_name=contact.name, sent_at=now,
                              headers={"X-CRM-Workflow": flow.WORKFLOW})
 
-    delivery = deliver_once(rt.store, rt.mailer, send_key, contact.contact_id, now, build)
-    activity = Activity(
-        activity_id=f"act-{send_key}",
-        contact_id=contact.contact_id,
-        kind=ActivityKind.EMAIL_OUT,
-        direction="out",
-        occurred_at=now,
-        subject=rendered.subject,
-        summary=f"Automatický reaktivační e-mail (SES {delivery.message_id})" if settings.locale == "cs"
-        else f"Automated reactivation e-mail (SES {delivery.message_id})",
-        automated=True,
-        workflow=flow.WORKFLOW,
-        created_at=now,
-    )
-    return delivery, activity
+    def record(message_id: str) -> list[dict]:
+        activity = _sent_activity(rt, contact.contact_id, send_key, rendered.subject, now, message_id)
+        return [rt.store.activities.create_op(activity)]
+
+    return deliver_once(rt.store, rt.mailer, send_key, contact.contact_id, now, build, record)

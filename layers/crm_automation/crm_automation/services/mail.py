@@ -12,6 +12,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 from email.message import EmailMessage
 
 from crm_automation.adapters.dynamodb import Store
@@ -35,7 +36,10 @@ def _tag(value: str) -> str:
 
 
 def deliver_once(store: Store, mailer: Mailer, send_key: str, recipient_ref: str, now: datetime,
-                 build: Callable[[], EmailMessage]) -> Delivery:
+                 build: Callable[[], EmailMessage],
+                 record: Callable[[str], list[dict[str, Any]]] = lambda _: []) -> Delivery:
+    """Send `build()` at most once per `send_key`. `record(message_id)` returns writes (e.g. the e-mail activity)
+    committed atomically with the confirmation, so a confirmed send is always recorded."""
     entry = store.flows.ledger_get(send_key)
     if entry is not None and entry["state"] in ("sent", "unknown", "failed"):
         return Delivery(entry["state"], entry.get("message_id"))
@@ -63,6 +67,6 @@ def deliver_once(store: Store, mailer: Mailer, send_key: str, recipient_ref: str
         logger.warning("SES refused the message", extra={"send_key": send_key, "error": str(error)})
         metrics.add_metric(name="EmailRejected", unit=MetricUnit.Count, value=1)
         return Delivery("failed")
-    store.flows.ledger_set(send_key, "sent", now, message_id)
+    store.transact([store.flows.ledger_set_op(send_key, "sent", now, message_id), *record(message_id)])
     metrics.add_metric(name="EmailSent", unit=MetricUnit.Count, value=1)
     return Delivery("sent", message_id)
