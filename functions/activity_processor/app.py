@@ -9,7 +9,6 @@ from aws_lambda_powertools.utilities.parser.models import DynamoDBStreamRecordMo
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import ValidationError
 
-from crm_automation.adapters.sqs import Queue
 from crm_automation.domain.models import Activity
 from crm_automation.errors import NotFoundError
 from crm_automation.observability import logger, metrics, tracer
@@ -20,7 +19,6 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 rt = Runtime()
 processor = BatchProcessor(event_type=EventType.DynamoDBStreams, model=DynamoDBStreamRecordModel)
-failures = Queue(rt.settings.stream_failure_queue_url)
 
 
 @tracer.capture_method(capture_response=False)
@@ -33,7 +31,7 @@ def record_handler(record: DynamoDBStreamRecordModel) -> str:
         logger.error("Unprocessable activity record sent to the on-failure queue",
                      extra={"event_id": record.eventID, "reason": reason})
         metrics.add_metric(name="UnprocessableRecords", unit=MetricUnit.Count, value=1)
-        failures.send_all([{"reason": reason, "eventID": record.eventID, "eventSourceARN": record.eventSourceARN,
+        rt.stream_failures.send_all([{"reason": reason, "eventID": record.eventID, "eventSourceARN": record.eventSourceARN,
                             "keys": record.dynamodb.Keys, "sequenceNumber": record.dynamodb.SequenceNumber}])
         return "dead-lettered"
 

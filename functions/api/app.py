@@ -13,7 +13,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from crm_automation.domain.models import Contact, Deal, Task, TaskStatus
-from crm_automation.errors import ConflictError, InvalidRequestError, NotFoundError, TransientError
+from crm_automation.errors import ConcurrentWriteError, ConflictError, InvalidRequestError, NotFoundError, TransientError
 from crm_automation.observability import logger, metrics, tracer
 from crm_automation.services import crm
 from crm_automation.services.runtime import Runtime
@@ -66,8 +66,9 @@ def _missing(error: NotFoundError) -> Response:
 
 @app.exception_handler(ConflictError)
 def _conflict(error: ConflictError) -> Response:
-    return _json(HTTPStatus.CONFLICT, {"message": str(error) if "exists" in str(error) or "cancelled" in str(error)
-                                       else "the record changed meanwhile; read it again and retry"})
+    if isinstance(error, ConcurrentWriteError):  # internal condition details are not for the caller
+        return _json(HTTPStatus.CONFLICT, {"message": "the record changed meanwhile; read it again and retry"})
+    return _json(HTTPStatus.CONFLICT, {"message": str(error)})
 
 
 @app.exception_handler(TransientError)

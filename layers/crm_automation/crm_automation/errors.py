@@ -10,7 +10,11 @@ class NotFoundError(CrmError):
 
 
 class ConflictError(CrmError):
-    """A conditional write lost a race or the record already exists."""
+    """The request conflicts with existing data (e.g. the e-mail is already used); the message is for the caller."""
+
+
+class ConcurrentWriteError(ConflictError):
+    """A conditional write failed: someone wrote the record meanwhile, or it already exists."""
 
 
 class InvalidRequestError(CrmError):

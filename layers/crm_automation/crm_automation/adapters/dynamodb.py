@@ -22,7 +22,7 @@ from botocore.exceptions import ClientError
 
 from crm_automation.domain.inactivity import is_candidate
 from crm_automation.domain.models import Activity, Contact, Deal, Task, Timer
-from crm_automation.errors import ConflictError, TransientError
+from crm_automation.errors import ConcurrentWriteError, TransientError
 from crm_automation.settings import Settings
 
 _THROTTLING = {"ProvisionedThroughputExceededException", "ThrottlingException", "RequestLimitExceeded",
@@ -87,7 +87,7 @@ def _translate(error: ClientError) -> Exception:
         reasons = [r.get("Code") for r in error.response.get("CancellationReasons", []) or []]
         if code == "TransactionCanceledException" and any(r in _THROTTLING for r in reasons):
             return TransientError(f"transaction throttled: {reasons}")
-        return ConflictError(f"{code}: {reasons}" if reasons else code)
+        return ConcurrentWriteError(f"{code}: {reasons}" if reasons else code)
     if code in _THROTTLING:
         return TransientError(code)
     return error
@@ -123,7 +123,10 @@ class Store:
         stats.items_read += 1 if item else 0
         return item
 
-    def query(self, **kwargs: Any) -> Iterator[dict[str, Any]]:
+    def query(self, limit: int | None = None, **kwargs: Any) -> Iterator[dict[str, Any]]:
+        """Query page by page, counting what is read; stop after `limit` items if given."""
+        if limit is not None:
+            kwargs["Limit"] = limit
         while True:
             try:
                 response = self.client.query(**kwargs)
@@ -132,7 +135,7 @@ class Store:
             stats.requests += 1
             stats.items_read += response.get("ScannedCount", len(response.get("Items", [])))
             yield from response.get("Items", [])
-            if "LastEvaluatedKey" not in response:
+            if "LastEvaluatedKey" not in response or limit is not None:
                 return
             kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
 
@@ -249,12 +252,10 @@ class ActivitiesRepo:
         }
 
     def by_contact(self, contact_id: str, limit: int = 50) -> list[Activity]:
-        items = self.store.client.query(
-            TableName=self.table, IndexName="ByContact", KeyConditionExpression=Key("contact_id").eq(contact_id),
-            ScanIndexForward=False, Limit=limit,
-        ).get("Items", [])
-        stats.requests += 1
-        stats.items_read += len(items)
+        items = self.store.query(
+            limit, TableName=self.table, IndexName="ByContact",
+            KeyConditionExpression=Key("contact_id").eq(contact_id), ScanIndexForward=False,
+        )
         return [Activity.model_validate(i) for i in items]
 
 

@@ -6,7 +6,7 @@ from datetime import datetime
 
 from crm_automation.domain.inactivity import apply_activity
 from crm_automation.domain.models import Activity
-from crm_automation.errors import ConflictError, NotFoundError
+from crm_automation.errors import ConcurrentWriteError, NotFoundError
 from crm_automation.observability import logger
 from crm_automation.services.runtime import Runtime
 
@@ -36,7 +36,7 @@ def apply(rt: Runtime, activity: Activity, now: datetime) -> str:
                 update={"last_activity_at": activity.occurred_at, "updated_at": now})))
     try:
         store.transact(operations)
-    except ConflictError:
+    except ConcurrentWriteError:
         item = store.activities.get(activity.activity_id)
         if item is not None and "applied_at" in item:
             return "duplicate"  # a re-delivered record: already applied

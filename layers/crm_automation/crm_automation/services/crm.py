@@ -29,7 +29,7 @@ from crm_automation.domain.models import (
     TaskStatus,
     UtcDatetime,
 )
-from crm_automation.errors import ConflictError, InvalidRequestError, NotFoundError
+from crm_automation.errors import ConcurrentWriteError, ConflictError, InvalidRequestError, NotFoundError
 from crm_automation.services.runtime import Runtime
 
 
@@ -257,7 +257,7 @@ def record_activity(rt: Runtime, data: ActivityIn, now: datetime) -> tuple[Activ
     )
     try:
         rt.store.activities.create(activity)
-    except ConflictError:
+    except ConcurrentWriteError:
         existing = rt.store.activities.get(activity.activity_id)
         if existing is None:
             raise

@@ -12,7 +12,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from crm_automation.domain import inactivity as flow
 from crm_automation.domain.models import Activity, ActivityKind, Contact, Timer
 from crm_automation.email.render import build_message, render, time_ago
-from crm_automation.errors import ConflictError
+from crm_automation.errors import ConcurrentWriteError
 from crm_automation.observability import logger, metrics
 from crm_automation.services.mail import Delivery, deliver_once
 from crm_automation.services.runtime import Runtime
@@ -58,7 +58,7 @@ def _enrol(rt: Runtime, contact: Contact, now: datetime, report: ScanReport, ret
             rt.store.tasks.create_op(plan.task),
             rt.store.flows.timer_create_op(plan.timer),
         ])
-    except ConflictError:
+    except ConcurrentWriteError:
         # The index copy was stale or someone wrote the contact meanwhile: decide again on the real record.
         fresh = rt.store.contacts.get(contact.contact_id)
         if fresh is None or retried or fresh.version == contact.version:

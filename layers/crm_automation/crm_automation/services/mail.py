@@ -17,7 +17,7 @@ from email.message import EmailMessage
 
 from crm_automation.adapters.dynamodb import Store
 from crm_automation.adapters.ses import Mailer
-from crm_automation.errors import ConflictError, PermanentSendError, TransientError
+from crm_automation.errors import ConcurrentWriteError, PermanentSendError, TransientError
 from crm_automation.observability import logger, metrics
 
 from aws_lambda_powertools.metrics import MetricUnit
@@ -54,7 +54,7 @@ def deliver_once(store: Store, mailer: Mailer, send_key: str, recipient_ref: str
         return Delivery("unknown")
     try:
         store.flows.ledger_claim(send_key, now, recipient_ref)
-    except ConflictError as error:
+    except ConcurrentWriteError as error:
         raise TransientError(f"send {send_key} claimed concurrently") from error
     message = build()
     try:

@@ -37,3 +37,8 @@ class Runtime:
     @cached_property
     def timer_queue(self) -> Queue:
         return Queue(self.settings.timer_queue_url)
+
+    @cached_property
+    def stream_failures(self) -> Queue:
+        """The on-failure queue of stream consumers, for records that can never succeed."""
+        return Queue(self.settings.stream_failure_queue_url)
