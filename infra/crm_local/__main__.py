@@ -57,7 +57,7 @@ def serve(
     port: Annotated[int, typer.Option(help="HTTP API port on 127.0.0.1")] = DEFAULT_HTTP_PORT,
     moto_port: Annotated[int, typer.Option(help="moto server port on 127.0.0.1 (0: any free port)")] = DEFAULT_MOTO_PORT,
     start: Annotated[str | None, typer.Option(help="clock start, ISO-8601 (default: now)")] = None,
-    out_dir: Annotated[Path, typer.Option(help="sent e-mail goes to OUT_DIR/mail/*.eml")] = Path("out"),
+    out_dir: Annotated[Path, typer.Option(help="e-mail: OUT_DIR/mail/*.eml, bus events: OUT_DIR/events.jsonl")] = Path("out"),
     param: Annotated[list[str], typer.Option("--param", "-p", help="template parameter KEY=VALUE")] = [],  # noqa: B006
     realtime: Annotated[bool, typer.Option(help="let the clock follow wall time (schedules fire as time passes)")] = False,
     quiet: Annotated[bool, typer.Option(help="capture function output (Powertools logs, EMF metrics)")] = False,
@@ -113,10 +113,15 @@ def _print_banner(cloud: Any) -> None:
     console.print(f"Clock         python -m crm_local clock advance 7d   (POST {cloud.http_url}/_local/clock)")
     if cloud.out_dir:
         console.print(f"E-mail        {cloud.out_dir / 'mail'}/*.eml")
+    if cloud.events_file:
+        console.print(f"Bus events    {cloud.events_file}")
     names = Table("logical id", "type", "physical name", box=None, header_style="bold")
     for lid, res in cloud.template.resources.items():
         rtype = res.get("Type", "")
-        if rtype in ("AWS::DynamoDB::Table", "AWS::SQS::Queue", "AWS::Serverless::Function", "AWS::SES::ConfigurationSet"):
+        if rtype in (
+            "AWS::DynamoDB::Table", "AWS::SQS::Queue", "AWS::Serverless::Function", "AWS::SES::ConfigurationSet",
+            "AWS::Events::EventBus",
+        ):
             names.add_row(lid, rtype.split("::")[-1], cloud.physical_name(lid))
     console.print(names)
     routes = Table("route", "function", "auth", box=None, header_style="bold")

@@ -12,12 +12,16 @@ Example::
         cloud.fire("InactivityScanFunction", "Daily")                           # one occurrence, now
         cloud.invocations["ActivityProcessorFunction"], cloud.filtered["ActivityProcessorFunction"]
         cloud.mail_files                                                         # the .eml files written
+        cloud.bus_events(), cloud.events_file                                    # what went over EventBridge
 
 Everything runs in this process: a moto server (``moto.server.ThreadedMotoServer`` bound to 127.0.0.1)
-holds the tables, queues, SES identities and Scheduler schedules the template declares; the functions'
-handlers are imported and called directly, one invocation at a time, with the events Lambda would
-deliver. Streams and queues are pumped by :meth:`LocalCloud.settle` (called after every HTTP request and
-every scheduled run), schedules fire when :meth:`LocalCloud.advance` moves the one clock past them.
+holds the tables, queues, SES identities, Scheduler schedules, EventBridge buses and archives the template
+declares; the functions' handlers are imported and called directly, one invocation at a time, with the
+events Lambda would deliver. Streams and queues are pumped by :meth:`LocalCloud.settle` (called after every
+HTTP request and every scheduled run), schedules fire when :meth:`LocalCloud.advance` moves the one clock
+past them. Every event put on a bus of the template is kept (:meth:`LocalCloud.bus_events`) and written
+to ``<out_dir>/events.jsonl``; the engine taps each bus with a catch-all rule of its own (see
+:mod:`crm_local.buses`).
 """
 
 from __future__ import annotations
@@ -41,7 +45,9 @@ from urllib.parse import unquote
 
 import boto3
 from botocore.config import Config
+from botocore.exceptions import ClientError
 
+from crm_local.buses import BusTap
 from crm_local.http import HttpApiServer, HttpResponse, HttpRouter, Route, build_event, iam_authorizer, message, to_response
 from crm_local.mail import MailCollector
 from crm_local.queues import SqsConsumer
@@ -245,7 +251,8 @@ class LocalCloud:
     Parameters:
         template: path of the SAM template.
         start: the clock's start (timezone-aware; default: now, whole minute).
-        out_dir: where sent e-mail is written (``<out_dir>/mail/*.eml``); ``None``: keep it in memory only.
+        out_dir: where sent e-mail (``<out_dir>/mail/*.eml``) and the events put on the template's buses
+            (``<out_dir>/events.jsonl``) are written; ``None``: keep them in memory only.
         parameters: template parameter overrides.
         region: AWS region of the emulation.
         name_prefix: physical names are ``<name_prefix>-<LogicalId>``.
@@ -321,6 +328,7 @@ class LocalCloud:
         self.router: HttpRouter | None = None
         self._queue_urls_by_arn: dict[str, str] = {}
         self._mail: MailCollector | None = None
+        self._bus_tap: BusTap | None = None
         self.clock: Any = None
 
     # ------------------------------------------------------------------ lifecycle
@@ -346,6 +354,7 @@ class LocalCloud:
             )
             self._env.set(self._base_environment())
             _reset_settings()
+            self._bus_tap = BusTap(self)
             self._provision()
             self.functions = self.template.functions()
             self.runtimes = {
@@ -441,6 +450,25 @@ class LocalCloud:
             self._mail.collect()  # also what services called directly (not through a handler) sent
         return list(self._mail.messages) if self._mail else []
 
+    def bus_events(self, detail_type: str | None = None) -> list[dict[str, Any]]:
+        """Every event put on the template's buses so far, in order, as EventBridge envelopes.
+
+        Each is the dict a rule target gets (``id``, ``source``, ``detail-type``, ``time``, ``detail`` parsed,
+        ``account``, ``region``, ``resources``, ``version``); ``detail_type`` keeps only that detail type.
+        Also what was put without a function invocation (e.g. by a test's own client) is included.
+        """
+        with self._lock:
+            if self._bus_tap is None:
+                return []
+            self._bus_tap.collect()
+            events = list(self._bus_tap.events)
+        return [e for e in events if detail_type is None or e["detail-type"] == detail_type]
+
+    @property
+    def events_file(self) -> Path | None:
+        """``<out_dir>/events.jsonl`` when there is an ``out_dir`` and the template has a bus, else ``None``."""
+        return self._bus_tap.path if self._bus_tap is not None and self._bus_tap.buses else None
+
     def client(self, service: str) -> Any:
         """A boto3 client for ``service`` against the moto server (cached)."""
         if service not in self._clients:
@@ -507,10 +535,16 @@ class LocalCloud:
                 tpl.attributes[(lid, "TopicName")] = name
             elif rtype == "AWS::Serverless::LayerVersion":
                 tpl.refs[lid] = f"arn:aws:lambda:{region}:{account}:layer:{name}:1"
+            elif rtype in ("AWS::Events::EventBus", "AWS::Events::Archive"):
+                continue  # named by _create_event_bus / _create_archive, right below
             else:
                 tpl.refs[lid] = name
                 service = rtype.split("::")[1].lower() if rtype.count("::") >= 2 else "local"
                 tpl.attributes[(lid, "Arn")] = f"arn:aws:{service}:{region}:{account}:{name}"
+        for lid in tpl.resources_of_type("AWS::Events::EventBus"):
+            self._create_event_bus(lid)
+        for lid in tpl.resources_of_type("AWS::Events::Archive"):
+            self._create_archive(lid)
         for lid in tpl.resources_of_type("AWS::DynamoDB::Table"):
             self._create_table(lid)
         queues = tpl.resources_of_type("AWS::SQS::Queue")
@@ -533,6 +567,45 @@ class LocalCloud:
                 kwargs["ConfigurationSetName"] = config_set
             self.client("sesv2").create_email_identity(**kwargs)
             tpl.refs[lid] = identity
+
+    def _create_event_bus(self, lid: str) -> None:
+        """The bus (``!Ref`` and ``.Name``: its name, ``.Arn``: moto's ARN), tapped for :meth:`bus_events`."""
+        tpl = self.template
+        assert tpl is not None and self._bus_tap is not None
+        props = tpl.resolve(tpl.resources[lid].get("Properties") or {})
+        name = self._name(lid, props.get("Name"))
+        kwargs: dict[str, Any] = {"Name": name}
+        if props.get("Description"):
+            kwargs["Description"] = str(props["Description"])
+        if props.get("Tags"):
+            kwargs["Tags"] = [{"Key": str(t["Key"]), "Value": str(t["Value"])} for t in props["Tags"]]
+        arn = self.client("events").create_event_bus(**kwargs)["EventBusArn"]
+        tpl.refs[lid] = name
+        tpl.attributes[(lid, "Arn")] = arn
+        tpl.attributes[(lid, "Name")] = name
+        self._bus_tap.attach(name)
+
+    def _create_archive(self, lid: str) -> None:
+        """The archive (``!Ref``: its name, ``.Arn``: its ARN); one moto refuses is logged and skipped."""
+        tpl = self.template
+        assert tpl is not None
+        props = tpl.resolve(tpl.resources[lid].get("Properties") or {})
+        name = str(props.get("ArchiveName") or self._name(lid)[:48])
+        kwargs: dict[str, Any] = {"ArchiveName": name, "EventSourceArn": str(props["SourceArn"])}
+        pattern = props.get("EventPattern")
+        if pattern:
+            kwargs["EventPattern"] = pattern if isinstance(pattern, str) else json.dumps(pattern)
+        if props.get("RetentionDays") is not None:
+            kwargs["RetentionDays"] = int(props["RetentionDays"])
+        if props.get("Description"):
+            kwargs["Description"] = str(props["Description"])
+        try:
+            arn = self.client("events").create_archive(**kwargs)["ArchiveArn"]
+        except ClientError as exc:
+            log.warning("archive %s (%s) not created locally: %s", lid, name, exc)
+            arn = f"arn:aws:events:{self.region}:{self.account_id}:archive/{name}"
+        tpl.refs[lid] = name
+        tpl.attributes[(lid, "Arn")] = arn
 
     def _create_table(self, lid: str) -> None:
         tpl = self.template
@@ -759,6 +832,8 @@ class LocalCloud:
                     log.warning("%s (%s) failed: %s: %s", function, source, type(error).__name__, error)
             if self._mail is not None:
                 self._mail.collect()
+            if self._bus_tap is not None:
+                self._bus_tap.collect()
             return invocation
 
     def invoke(self, function: str, event: Any = None, *, settle: bool = True) -> Any:
@@ -788,6 +863,8 @@ class LocalCloud:
                     made += sqs_consumer.pump()
                 if self._mail is not None:
                     self._mail.collect()
+                if self._bus_tap is not None:
+                    self._bus_tap.collect()
                 total += made
                 if made == 0:
                     return total

@@ -268,4 +268,6 @@ def run_demo(out_dir: str = "out", background: int = 240) -> DemoResult:
         result = run_scenario(cloud, background=background, say=lambda text: console.print(f"• {text}"))
         print_report(result, console, sample_data.story_contacts(START))
         console.print(f"\nE-maily jako soubory .eml: [bold]{out / 'mail'}[/bold] (otevřete v poštovním klientu)")
+        if cloud.bus_events():
+            console.print(f"Události EventBridge (JSON Lines): [bold]{cloud.events_file}[/bold]")
     return result

@@ -15,6 +15,7 @@ from crm_local import LocalCloud  # noqa: E402
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 TEMPLATE = FIXTURES / "template.yaml"
+EVENTS_TEMPLATE = FIXTURES / "events.yaml"  # EventBridge buses, an archive, a publishing function
 START = datetime(2026, 1, 5, 7, 0, tzinfo=UTC)  # a Monday, 08:00 in Prague
 def module(cloud: LocalCloud, function: str) -> ModuleType:
     """The fixture handler module of ``function`` in this cloud (imported on first use, like a cold start)."""
