@@ -7,15 +7,12 @@ from __future__ import annotations
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.parser.models import DynamoDBStreamRecordModel
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from pydantic import ValidationError
 
 from crm_automation.domain.models import Activity
-from crm_automation.errors import NotFoundError
 from crm_automation.observability import logger, metrics, tracer
 from crm_automation.services import activities
 from crm_automation.services.runtime import Runtime
-
-from aws_lambda_powertools.metrics import MetricUnit
+from crm_automation.services.streams import process_or_park
 
 rt = Runtime()
 processor = BatchProcessor(event_type=EventType.DynamoDBStreams, model=DynamoDBStreamRecordModel)
@@ -23,17 +20,8 @@ processor = BatchProcessor(event_type=EventType.DynamoDBStreams, model=DynamoDBS
 
 @tracer.capture_method(capture_response=False)
 def record_handler(record: DynamoDBStreamRecordModel) -> str:
-    try:
-        activity = Activity.model_validate(record.dynamodb.NewImage)
-        return activities.apply(rt, activity, rt.clock.now())
-    except (ValidationError, NotFoundError) as error:
-        reason = f"{type(error).__name__}: {error.errors()[0]['loc'] if isinstance(error, ValidationError) else error}"
-        logger.error("Unprocessable activity record sent to the on-failure queue",
-                     extra={"event_id": record.eventID, "reason": reason})
-        metrics.add_metric(name="UnprocessableRecords", unit=MetricUnit.Count, value=1)
-        rt.stream_failures.send_all([{"reason": reason, "eventID": record.eventID, "eventSourceARN": record.eventSourceARN,
-                            "keys": record.dynamodb.Keys, "sequenceNumber": record.dynamodb.SequenceNumber}])
-        return "dead-lettered"
+    return process_or_park(rt, record, lambda: activities.apply(
+        rt, Activity.model_validate(record.dynamodb.NewImage), rt.clock.now()))
 
 
 @logger.inject_lambda_context

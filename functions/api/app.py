@@ -85,7 +85,7 @@ def openapi():
 
 @app.post("/contacts", responses={201: {"description": "Created"}, 409: {"description": "E-mail already used"}})
 def create_contact(body: crm.ContactIn):
-    contact = crm.create_contact(rt, body, rt.clock.now())
+    contact = crm.create_contact(rt, body, rt.clock.now(), _caller())
     return _json(HTTPStatus.CREATED, contact.model_dump(mode="json"))
 
 
@@ -96,7 +96,7 @@ def get_contact(contact_id: str) -> crm.ContactView:
 
 @app.patch("/contacts/<contact_id>")
 def update_contact(contact_id: str, body: crm.ContactPatch) -> Contact:
-    return crm.update_contact(rt, contact_id, body, rt.clock.now())
+    return crm.update_contact(rt, contact_id, body, rt.clock.now(), _caller())
 
 
 @app.post("/deals", responses={201: {"description": "Created"}})

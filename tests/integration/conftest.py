@@ -62,14 +62,23 @@ def table_items(cloud: LocalCloud, logical_id: str) -> list[dict[str, Any]]:
     return table.scan()["Items"]
 
 
+def stream_record(cloud: LocalCloud, table: str, key: str, new: dict[str, Any] | None, sequence: str,
+                  old: dict[str, Any] | None = None) -> dict[str, Any]:
+    """One DynamoDB stream record exactly as Lambda delivers it (`table` is the logical id, `key` the key
+    attribute)."""
+    serializer = TypeSerializer()
+    images = {name: {k: serializer.serialize(v) for k, v in image.items()}
+              for name, image in (("NewImage", new), ("OldImage", old)) if image is not None}
+    some_image = images.get("NewImage") or images["OldImage"]
+    return {
+        "eventID": f"evt-{sequence}", "eventName": "INSERT" if old is None else "REMOVE" if new is None else "MODIFY",
+        "eventVersion": "1.1", "eventSource": "aws:dynamodb",
+        "awsRegion": "eu-central-1", "eventSourceARN": cloud.get_att(table, "StreamArn"),
+        "dynamodb": {"ApproximateCreationDateTime": 1772427600, "Keys": {key: some_image[key]}, **images,
+                     "SequenceNumber": sequence, "SizeBytes": 256, "StreamViewType": "NEW_AND_OLD_IMAGES"},
+    }
+
+
 def stream_insert_event(cloud: LocalCloud, item: dict[str, Any], sequence: str) -> dict[str, Any]:
     """A DynamoDB stream event exactly as Lambda delivers one INSERT of `item` to the activity processor."""
-    serializer = TypeSerializer()
-    image = {k: serializer.serialize(v) for k, v in item.items()}
-    return {"Records": [{
-        "eventID": f"evt-{sequence}", "eventName": "INSERT", "eventVersion": "1.1", "eventSource": "aws:dynamodb",
-        "awsRegion": "eu-central-1", "eventSourceARN": cloud.get_att("ActivitiesTable", "StreamArn"),
-        "dynamodb": {"ApproximateCreationDateTime": 1772427600, "Keys": {"activity_id": image["activity_id"]},
-                     "NewImage": image, "SequenceNumber": sequence, "SizeBytes": 256,
-                     "StreamViewType": "NEW_AND_OLD_IMAGES"},
-    }]}
+    return {"Records": [stream_record(cloud, "ActivitiesTable", "activity_id", item, sequence)]}

@@ -3,6 +3,26 @@
 
 from __future__ import annotations
 
+from crm_automation.domain.models import SatisfactionLevel
+
+# The satisfaction ("Spokojenost") picklist and where each value sits. Override with SATISFACTION_SCALE (JSON).
+DEFAULT_SATISFACTION_SCALES: dict[str, dict[str, SatisfactionLevel]] = {
+    "cs": {
+        "Vysoká spokojenost": SatisfactionLevel.POSITIVE,
+        "Spokojenost": SatisfactionLevel.POSITIVE,
+        "Neutrální": SatisfactionLevel.NEUTRAL,
+        "Nespokojenost": SatisfactionLevel.NEGATIVE,
+        "Vysoká nespokojenost": SatisfactionLevel.CRITICAL,
+    },
+    "en": {
+        "Very satisfied": SatisfactionLevel.POSITIVE,
+        "Satisfied": SatisfactionLevel.POSITIVE,
+        "Neutral": SatisfactionLevel.NEUTRAL,
+        "Dissatisfied": SatisfactionLevel.NEGATIVE,
+        "Very dissatisfied": SatisfactionLevel.CRITICAL,
+    },
+}
+
 DEFAULT_LABELS: dict[str, dict[str, str]] = {
     "cs": {
         "inactive_tag": "Neaktivní 6m+",
@@ -28,6 +48,28 @@ DEFAULT_LABELS: dict[str, dict[str, str]] = {
         "reason_complaint": "stížnost na e-mail",
         "reason_archived": "archivován",
         "reason_no_email": "bez e-mailové adresy",
+        "reason_marketing_paused": "marketing pozastaven (eskalace nespokojenosti)",
+        "escalation_category": "Nutno řešit",
+        "escalation_task_title": "Prověřit situaci u klienta {client}",
+        "escalation_task_intro": (
+            "Klient {client} ({name}, vlastník {owner}) hodnotí spokojenost jako „{satisfaction}“ ({rated}, {rated_by}). "
+            "Marketingové e-maily jsou mu pozastaveny, dokud situaci nevyřešíte. Až bude vyřešeno, dokončete úkol "
+            "s příznakem „vyřešeno“ nebo změňte spokojenost."
+        ),
+        "escalation_complaints_heading": "Stížnosti a tikety za posledních {days} dní:",
+        "escalation_no_complaints": "Stížnosti a tikety: za posledních {days} dní žádné.",
+        "escalation_deals_heading": "Otevřené obchody:",
+        "escalation_no_deals": "Otevřené obchody: žádné.",
+        "escalation_pause_reason": "Eskalace nespokojenosti {escalation_id}: „{satisfaction}“",
+        "escalation_task_closed": "Vyřešeno bez úkolu: spokojenost změněna na „{satisfaction}“ ({by}).",
+        "rated_by_ticket": "z tiketu",
+        "rated_by_user": "zadal {user}",
+        "kind_ticket": "Tiket",
+        "kind_complaint": "Stížnost",
+        "deal_status_open": "otevřený",
+        "deal_status_postponed": "odloženo",
+        "deal_status_paused": "pozastaveno",
+        "last_activity_on": "poslední aktivita {date}",
     },
     "en": {
         "inactive_tag": "Inactive 6m+",
@@ -53,5 +95,27 @@ DEFAULT_LABELS: dict[str, dict[str, str]] = {
         "reason_complaint": "complained about an e-mail",
         "reason_archived": "archived",
         "reason_no_email": "no e-mail address",
+        "reason_marketing_paused": "marketing paused (dissatisfaction escalation)",
+        "escalation_category": "Needs attention",
+        "escalation_task_title": "Review the situation at client {client}",
+        "escalation_task_intro": (
+            "Client {client} ({name}, owner {owner}) rates satisfaction as \"{satisfaction}\" ({rated}, {rated_by}). "
+            "Marketing e-mails to them are paused until you resolve the situation. When it is resolved, complete this "
+            "task marked \"resolved\" or change the satisfaction."
+        ),
+        "escalation_complaints_heading": "Complaints and tickets in the last {days} days:",
+        "escalation_no_complaints": "Complaints and tickets: none in the last {days} days.",
+        "escalation_deals_heading": "Open deals:",
+        "escalation_no_deals": "Open deals: none.",
+        "escalation_pause_reason": "Dissatisfaction escalation {escalation_id}: \"{satisfaction}\"",
+        "escalation_task_closed": "Resolved without the task: satisfaction changed to \"{satisfaction}\" ({by}).",
+        "rated_by_ticket": "from a ticket",
+        "rated_by_user": "set by {user}",
+        "kind_ticket": "Ticket",
+        "kind_complaint": "Complaint",
+        "deal_status_open": "open",
+        "deal_status_postponed": "postponed",
+        "deal_status_paused": "paused",
+        "last_activity_on": "last activity {date}",
     },
 }

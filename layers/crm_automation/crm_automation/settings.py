@@ -11,7 +11,8 @@ from typing import Literal
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from crm_automation.labels import DEFAULT_LABELS
+from crm_automation.domain.models import SatisfactionLevel
+from crm_automation.labels import DEFAULT_LABELS, DEFAULT_SATISFACTION_SCALES
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 
@@ -32,6 +33,8 @@ class Settings(BaseSettings):
     idempotency_table: str = "idempotency"
     timer_queue_url: str = ""
     stream_failure_queue_url: str = ""
+    event_bus_name: str = ""  # domain events (contact.escalated, task.created, ...) go to this EventBridge bus
+    event_source: str = "crm-automation"
 
     # e-mail
     sender_email: str = "obchod@example.cz"
@@ -52,9 +55,23 @@ class Settings(BaseSettings):
     vip_revenue_threshold: Decimal = Decimal("250000")
     currency: str = "CZK"
 
+    # satisfaction and the escalation workflow
+    satisfaction_scale: dict[str, SatisfactionLevel] = Field(
+        default_factory=dict, description="JSON {value: level}; empty = the locale's default scale")
+    team_leads: dict[str, str] = Field(default_factory=dict, description="JSON {owner: their sales team lead}")
+    default_team_lead: str = "vedouci.obchodu"
+    escalation_context_days: int = Field(90, ge=1, description="How far back the lead's task lists complaints")
+    escalation_context_items: int = Field(10, ge=1, le=50)
+
     # scale knobs
     contact_shards: int = Field(8, ge=1, le=64)
     timer_shards: int = Field(8, ge=1, le=64)
+
+    def scale(self) -> dict[str, SatisfactionLevel]:
+        return self.satisfaction_scale or DEFAULT_SATISFACTION_SCALES[self.locale]
+
+    def team_lead_of(self, owner: str) -> str:
+        return self.team_leads.get(owner, self.default_team_lead)
 
     def label(self, key: str, **values: object) -> str:
         text = self.labels.get(key) or DEFAULT_LABELS[self.locale].get(key) or DEFAULT_LABELS["cs"][key]

@@ -20,6 +20,7 @@ import boto3
 from boto3.dynamodb.conditions import Key
 from botocore.exceptions import ClientError
 
+from crm_automation.domain.escalation import needs_escalation, needs_resolution
 from crm_automation.domain.inactivity import is_candidate
 from crm_automation.domain.models import Activity, Contact, Deal, Task, Timer
 from crm_automation.errors import ConcurrentWriteError, TransientError
@@ -163,6 +164,12 @@ class ContactsRepo:
         if is_candidate(contact):
             item["ia_shard"] = shard_of(contact.contact_id, self.store.settings.contact_shards)
             item["ia_since"] = fmt_time(contact.last_activity_at)
+        # Present exactly while the escalation function has work on this contact: the contacts-stream filter
+        # lets a record through only where one of them appears, so other updates never invoke that function.
+        if needs_escalation(contact):
+            item["escalate_due"] = fmt_time(contact.satisfaction_at)  # type: ignore[arg-type]
+        if needs_resolution(contact):
+            item["resolve_due"] = fmt_time(contact.satisfaction_at)  # type: ignore[arg-type]
         return item
 
     def get(self, contact_id: str) -> Contact | None:
@@ -276,14 +283,17 @@ class TasksRepo:
         stored = task.model_copy(update={"version": 1})
         return _put(self.table, self.to_item(stored), "task_id", None)
 
-    def save(self, task: Task) -> Task:
+    def save_op(self, task: Task) -> dict[str, Any]:
+        """Write `task` (read at task.version) as version + 1; fails if anyone wrote in between."""
         stored = task.model_copy(update={"version": task.version + 1})
-        op = _put(self.table, self.to_item(stored), "task_id", task.version)["Put"]
+        return _put(self.table, self.to_item(stored), "task_id", task.version)
+
+    def save(self, task: Task) -> Task:
         try:
-            self.store.client.put_item(**op)
+            self.store.client.put_item(**self.save_op(task)["Put"])
         except ClientError as error:
             raise _translate(error) from error
-        return stored
+        return task.model_copy(update={"version": task.version + 1})
 
     def by_owner(self, owner: str) -> list[Task]:
         items = self.store.query(TableName=self.table, IndexName="ByOwner",

@@ -1,8 +1,10 @@
-"""Working days: weekends and public holidays (Czech by default, via the `holidays` package) are not due dates."""
+"""Working days: weekends and public holidays (Czech by default, via the `holidays` package) are not due dates.
+Also how dates and amounts read in task texts."""
 
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
+from decimal import Decimal
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
@@ -39,3 +41,8 @@ def format_date(day: date, locale: str) -> str:
     if locale == "cs":
         return f"{day.day}. {day.month}. {day.year}"
     return f"{day.day} {day.strftime('%B')} {day.year}"
+
+
+def format_money(amount: Decimal, currency: str) -> str:
+    """'1 250 000 CZK', with non-breaking spaces between thousands."""
+    return f"{amount:,.0f} {currency}".replace(",", "\u00a0")

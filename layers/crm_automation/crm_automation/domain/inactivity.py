@@ -18,7 +18,8 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
 
-from crm_automation.domain.calendar import due_date_in, format_date, local_date
+from crm_automation.domain.calendar import due_date_in, format_date, format_money, local_date
+from crm_automation.domain.escalation import is_newer_rating, rate
 from crm_automation.domain.models import (
     Activity,
     ActivityKind,
@@ -234,7 +235,7 @@ def vip_call_task(contact: Contact, now: datetime, settings: Settings) -> Task:
         description=settings.label(
             "vip_call_task_description",
             name=contact.name,
-            revenue=f"{contact.lifetime_revenue:,.0f} {settings.currency}".replace(",", "\u00a0"),
+            revenue=format_money(contact.lifetime_revenue, settings.currency),
             days=(now - contact.last_activity_at).days,
         ),
         due_date=due_date_in(now, 1, settings.timezone, settings.holidays_country),
@@ -285,4 +286,9 @@ def apply_activity(contact: Contact, activity: Activity, now: datetime, settings
                 "ended_at": now,
             }
         )
-    return ActivityEffect(contact=contact.model_copy(update=update), left_flow=left_flow, cancel_timer_id=cancel_timer_id)
+    updated = contact.model_copy(update=update)
+    if activity.satisfaction and is_newer_rating(contact, activity.occurred_at):
+        # the helpdesk rated the client with a ticket: the same rating path as a user's (it may escalate)
+        updated = rate(updated, activity.satisfaction, activity.occurred_at, f"activity:{activity.activity_id}",
+                       settings)
+    return ActivityEffect(contact=updated, left_flow=left_flow, cancel_timer_id=cancel_timer_id)

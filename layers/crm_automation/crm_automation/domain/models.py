@@ -53,13 +53,23 @@ class DealStatus(StrEnum):
 NOT_CLOSED_DEAL_STATUSES = frozenset({DealStatus.OPEN, DealStatus.POSTPONED, DealStatus.PAUSED})
 
 
+class SatisfactionLevel(StrEnum):
+    """Where a satisfaction value ("Spokojenost") sits on the configured scale (settings.satisfaction_scale)."""
+
+    CRITICAL = "critical"  # "Vysoká nespokojenost": escalates
+    NEGATIVE = "negative"
+    NEUTRAL = "neutral"
+    POSITIVE = "positive"
+
+
 class ActivityKind(StrEnum):
     EMAIL_OUT = "email_out"
     EMAIL_IN = "email_in"  # an inbound e-mail or a reply
     CALL = "call"
     MEETING = "meeting"
     NOTE = "note"
-    TICKET = "ticket"
+    TICKET = "ticket"  # a helpdesk ticket
+    COMPLAINT = "complaint"  # "Stížnost"
     PURCHASE = "purchase"
     FORM = "form"
     OPEN = "open"
@@ -67,8 +77,10 @@ class ActivityKind(StrEnum):
     BOUNCE = "bounce"
 
 
-INBOUND_KINDS = frozenset({ActivityKind.EMAIL_IN, ActivityKind.TICKET, ActivityKind.FORM, ActivityKind.OPEN,
-                           ActivityKind.CLICK, ActivityKind.PURCHASE, ActivityKind.BOUNCE})
+INBOUND_KINDS = frozenset({ActivityKind.EMAIL_IN, ActivityKind.TICKET, ActivityKind.COMPLAINT, ActivityKind.FORM,
+                           ActivityKind.OPEN, ActivityKind.CLICK, ActivityKind.PURCHASE, ActivityKind.BOUNCE})
+# What the team lead of an escalation reads first: the client's own words about problems.
+COMPLAINT_KINDS = frozenset({ActivityKind.TICKET, ActivityKind.COMPLAINT})
 
 
 class TaskStatus(StrEnum):
@@ -101,6 +113,32 @@ class InactivityState(BaseModel):
     ended_at: UtcDatetime | None = None
 
 
+class Escalation(BaseModel):
+    """One dissatisfaction escalation (product brief workflow 2): who rated, when, why, and how it was resolved."""
+
+    escalation_id: str
+    state: Literal["open", "resolved"] = "open"
+    opened_at: UtcDatetime
+    satisfaction: str  # the rating that escalated
+    rated_at: UtcDatetime  # when that rating was given (identifies it: one escalation per rating)
+    rated_by: str | None = None  # the user, or "activity:<id>" when the helpdesk rated through a ticket
+    lead: str  # the team lead who got the task
+    task_id: str
+    resolved_at: UtcDatetime | None = None
+    resolved_by: str | None = None
+    resolution: Literal["satisfaction", "task"] | None = None  # satisfaction back to neutral/positive, or the lead
+    resolution_note: str | None = None
+
+
+class MarketingPause(BaseModel):
+    """Automated marketing is paused for the contact (a salesperson can still write by hand)."""
+
+    reason: str
+    source: Literal["escalation"] = "escalation"
+    reference: str  # e.g. the escalation id
+    since: UtcDatetime
+
+
 class Contact(BaseModel):
     contact_id: str
     first_name: str | None = None
@@ -112,7 +150,13 @@ class Contact(BaseModel):
     tags: list[str] = Field(default_factory=list)
     categories: list[str] = Field(default_factory=list)
     custom_fields: dict[str, str | int | float | bool | Decimal | None] = Field(default_factory=dict)
-    satisfaction: str | None = None  # "Spokojenost"
+    satisfaction: str | None = None  # "Spokojenost", a value of the configured scale
+    satisfaction_level: SatisfactionLevel | None = None
+    satisfaction_at: UtcDatetime | None = None
+    satisfaction_by: str | None = None  # who gave the rating: a user, or "activity:<id>" (helpdesk ticket)
+    escalation: Escalation | None = None  # the latest escalation, open or resolved
+    escalation_history: list[Escalation] = Field(default_factory=list)  # earlier ones, oldest first
+    marketing_pause: MarketingPause | None = None
     lifecycle: Lifecycle = Lifecycle.LEAD
     marketing_status: MarketingStatus = MarketingStatus.SUBSCRIBED
     marketing_consent: Consent | None = None
@@ -142,6 +186,13 @@ class Contact(BaseModel):
 
     def with_category(self, category: str) -> list[str]:
         return self.categories if category in self.categories else [*self.categories, category]
+
+    def without_category(self, category: str) -> list[str]:
+        return [c for c in self.categories if c != category]
+
+    @property
+    def escalation_open(self) -> bool:
+        return self.escalation is not None and self.escalation.state == "open"
 
 
 class Deal(BaseModel):
@@ -173,6 +224,7 @@ class Activity(BaseModel):
     subject: str | None = None
     summary: str | None = None
     amount: Decimal | None = None  # purchases
+    satisfaction: str | None = None  # a rating given with the activity (e.g. by the helpdesk on a ticket)
     automated: bool = False  # sent or recorded by a workflow, not by a person or the contact
     workflow: str | None = None
     created_at: UtcDatetime
@@ -198,6 +250,7 @@ class Task(BaseModel):
     completed_at: UtcDatetime | None = None
     completed_by: str | None = None
     resolution: str | None = None
+    resolved: bool | None = None  # escalation tasks: the lead marked the situation resolved
     version: int = 0
 
 

@@ -15,6 +15,7 @@ class SuppressionReason(StrEnum):
     UNSUBSCRIBED = "unsubscribed"
     BOUNCED = "bounced"
     COMPLAINT = "complaint"
+    MARKETING_PAUSED = "marketing_paused"  # an open dissatisfaction escalation
     NO_CONSENT = "no_consent"
 
 
@@ -32,6 +33,8 @@ def marketing_suppression(contact: Contact) -> SuppressionReason | None:
         return SuppressionReason.BOUNCED
     if contact.email_status == EmailStatus.COMPLAINED:
         return SuppressionReason.COMPLAINT
+    if contact.marketing_pause is not None:
+        return SuppressionReason.MARKETING_PAUSED
     if contact.marketing_consent is None or not contact.marketing_consent.granted:
         return SuppressionReason.NO_CONSENT
     return None
@@ -44,5 +47,6 @@ REASON_LABEL_KEYS: dict[SuppressionReason, str] = {
     SuppressionReason.UNSUBSCRIBED: "reason_unsubscribed",
     SuppressionReason.BOUNCED: "reason_bounced",
     SuppressionReason.COMPLAINT: "reason_complaint",
+    SuppressionReason.MARKETING_PAUSED: "reason_marketing_paused",
     SuppressionReason.NO_CONSENT: "reason_no_consent",
 }

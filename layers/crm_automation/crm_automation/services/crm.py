@@ -14,6 +14,7 @@ from typing import Annotated, Literal
 from email_validator import EmailNotValidError, validate_email
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
+from crm_automation.domain.escalation import normalise_satisfaction, rate
 from crm_automation.domain.models import (
     INBOUND_KINDS,
     Activity,
@@ -31,6 +32,7 @@ from crm_automation.domain.models import (
 )
 from crm_automation.errors import ConcurrentWriteError, ConflictError, InvalidRequestError, NotFoundError
 from crm_automation.services.runtime import Runtime
+from crm_automation.settings import get_settings
 
 
 def _email(value: str) -> str:
@@ -40,7 +42,13 @@ def _email(value: str) -> str:
         raise ValueError(str(error)) from error
 
 
+def _satisfaction(value: str) -> str:
+    return normalise_satisfaction(value, get_settings())[0]
+
+
 Email = Annotated[str, AfterValidator(_email)]
+Satisfaction = Annotated[str, AfterValidator(_satisfaction),
+                         Field(description="A value of the satisfaction scale, e.g. \"Vysoká nespokojenost\"")]
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 Ident = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}$")]
 Label = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
@@ -61,7 +69,7 @@ class ContactIn(_In):
     tags: list[Label] = Field(default_factory=list, max_length=100)
     categories: list[Label] = Field(default_factory=list, max_length=100)
     custom_fields: dict[Label, str | int | float | bool | None] = Field(default_factory=dict, max_length=100)
-    satisfaction: Label | None = None
+    satisfaction: Satisfaction | None = None
     lifecycle: Lifecycle = Lifecycle.LEAD
     marketing_status: MarketingStatus = MarketingStatus.SUBSCRIBED
     marketing_consent: Consent | None = None
@@ -81,7 +89,7 @@ class ContactPatch(_In):
     tags: list[Label] | None = Field(None, max_length=100)
     categories: list[Label] | None = Field(None, max_length=100)
     custom_fields: dict[Label, str | int | float | bool | None] | None = Field(None, max_length=100)
-    satisfaction: Label | None = None
+    satisfaction: Satisfaction | None = Field(None, description="A changed value is a new rating; null clears it")
     lifecycle: Lifecycle | None = None
     marketing_status: MarketingStatus | None = None
     marketing_consent: Consent | None = None
@@ -121,11 +129,13 @@ class ActivityIn(_In):
     subject: Annotated[str, StringConstraints(max_length=500)] | None = None
     summary: Annotated[str, StringConstraints(max_length=5000)] | None = None
     amount: Decimal | None = Field(None, ge=0)
+    satisfaction: Satisfaction | None = Field(None, description="A rating given with it, e.g. by the helpdesk")
 
 
 class TaskCompletion(_In):
     completed_by: Ident | None = None
     resolution: Annotated[str, StringConstraints(max_length=2000)] | None = None
+    resolved: bool | None = Field(None, description="Escalation tasks: true ends the escalation and its pause")
 
 
 class ContactView(BaseModel):
@@ -139,11 +149,11 @@ def _new_id(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:20]}"
 
 
-def create_contact(rt: Runtime, data: ContactIn, now: datetime) -> Contact:
+def create_contact(rt: Runtime, data: ContactIn, now: datetime, caller: str | None = None) -> Contact:
     existing = rt.store.contacts.ids_by_email(data.email) if data.email else []
     if existing:
         raise ConflictError(f"a contact with this e-mail already exists: {existing[0]}")
-    fields = data.model_dump(exclude={"contact_id", "last_activity_at", "created_at"})
+    fields = data.model_dump(exclude={"contact_id", "last_activity_at", "created_at", "satisfaction"})
     created = data.created_at or now
     contact = Contact(
         contact_id=data.contact_id or _new_id("c"),
@@ -152,6 +162,8 @@ def create_contact(rt: Runtime, data: ContactIn, now: datetime) -> Contact:
         updated_at=now,
         **fields,
     )
+    if data.satisfaction:
+        contact = rate(contact, data.satisfaction, now, caller, rt.settings)
     return rt.store.contacts.save(contact, new=True)
 
 
@@ -162,13 +174,17 @@ def get_contact(rt: Runtime, contact_id: str) -> Contact:
     return contact
 
 
-def update_contact(rt: Runtime, contact_id: str, patch: ContactPatch, now: datetime) -> Contact:
+def update_contact(rt: Runtime, contact_id: str, patch: ContactPatch, now: datetime,
+                   caller: str | None = None) -> Contact:
     contact = get_contact(rt, contact_id)
     changes = patch.model_dump(exclude_unset=True)
     if patch.email and patch.email != contact.email:
         if any(i != contact_id for i in rt.store.contacts.ids_by_email(patch.email)):
             raise ConflictError("another contact already has this e-mail")
+    rating_changed = "satisfaction" in changes and changes.pop("satisfaction") != contact.satisfaction
     updated = contact.model_validate(contact.model_dump() | changes | {"updated_at": now})
+    if rating_changed:  # the same value sent again (e.g. by a CRM sync) is not a new rating
+        updated = rate(updated, patch.satisfaction, now, caller, rt.settings)
     return rt.store.contacts.save(updated)
 
 
@@ -253,6 +269,7 @@ def record_activity(rt: Runtime, data: ActivityIn, now: datetime) -> tuple[Activ
         subject=data.subject,
         summary=data.summary,
         amount=data.amount,
+        satisfaction=data.satisfaction,
         created_at=now,
     )
     try:
@@ -288,6 +305,6 @@ def complete_task(rt: Runtime, task_id: str, data: TaskCompletion, now: datetime
         return task  # completing twice is a no-op
     if task.status == TaskStatus.CANCELLED:
         raise ConflictError(f"task {task_id} was cancelled")
-    done = task.model_copy(update={"status": TaskStatus.DONE, "completed_at": now,
+    done = task.model_copy(update={"status": TaskStatus.DONE, "completed_at": now, "resolved": data.resolved,
                                    "completed_by": data.completed_by or caller, "resolution": data.resolution})
     return rt.store.tasks.save(done)

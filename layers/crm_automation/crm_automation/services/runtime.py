@@ -5,6 +5,7 @@ from __future__ import annotations
 from functools import cached_property
 
 from crm_automation.adapters.dynamodb import Store
+from crm_automation.adapters.eventbridge import Bus
 from crm_automation.adapters.ses import Mailer
 from crm_automation.adapters.sqs import Queue
 from crm_automation.clock import Clock, get_clock
@@ -42,3 +43,8 @@ class Runtime:
     def stream_failures(self) -> Queue:
         """The on-failure queue of stream consumers, for records that can never succeed."""
         return Queue(self.settings.stream_failure_queue_url)
+
+    @cached_property
+    def bus(self) -> Bus:
+        """The EventBridge bus domain events go to."""
+        return Bus(self.settings.event_bus_name, self.settings.event_source)
