@@ -47,6 +47,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from crm_local import moto_patches
 from crm_local.buses import BusTap
 from crm_local.http import HttpApiServer, HttpResponse, HttpRouter, Route, build_event, iam_authorizer, message, to_response
 from crm_local.mail import MailCollector
@@ -264,6 +265,8 @@ class LocalCloud:
             ``local-admin-token``).
         quiet: capture what handlers print (Powertools logs, EMF metrics) into ``Invocation.log`` instead
             of letting it reach stdout.
+        function_log: with ``quiet``, also append every invocation's captured output to this file (as
+            CloudWatch Logs would keep it).
         max_settle_rounds: :meth:`settle` raises :class:`SettleError` beyond this many rounds.
     """
 
@@ -280,6 +283,7 @@ class LocalCloud:
         http_port: int | None = None,
         token: str | None = None,
         quiet: bool = False,
+        function_log: str | Path | None = None,
         max_settle_rounds: int = 10_000,
         history_size: int = 10_000,
     ) -> None:
@@ -295,6 +299,10 @@ class LocalCloud:
         self.name_prefix = name_prefix
         self.token = token or os.environ.get("CRM_LOCAL_TOKEN") or DEFAULT_TOKEN
         self.quiet = quiet
+        self.function_log = Path(function_log) if function_log is not None else None
+        if self.function_log is not None:
+            self.function_log.parent.mkdir(parents=True, exist_ok=True)
+            self.function_log.write_text("")
         self.max_settle_rounds = max_settle_rounds
         self._parameters = dict(parameters or {})
         self._requested_moto_port = moto_port
@@ -398,6 +406,7 @@ class LocalCloud:
 
     def _start_moto(self) -> None:
         global _last_moto_port
+        moto_patches.install()
         port = self._requested_moto_port
         if port is None:
             port = _last_moto_port if _last_moto_port and _port_free(_last_moto_port) else 0
@@ -824,6 +833,10 @@ class LocalCloud:
             )
             self.invocations[function] += 1
             self.history.append(invocation)
+            if self.function_log is not None and (invocation.log or invocation.traceback):
+                text = invocation.log + (f"{function} failed:\n{invocation.traceback}" if invocation.traceback else "")
+                with self.function_log.open("a", encoding="utf-8") as sink:
+                    sink.write(text if text.endswith("\n") else text + "\n")
             if error is not None:
                 self.errors.append(invocation)
                 if self.log_tracebacks:
@@ -845,6 +858,12 @@ class LocalCloud:
         if invocation.error is not None:
             raise invocation.error
         return invocation.result
+
+    def skip_stream_backlog(self) -> int:
+        """Move every stream consumer past the records waiting in its stream (as if its event source mapping had
+        just been created with ``StartingPosition: LATEST``): for bulk loads a benchmark does not measure.
+        Returns how many records were skipped."""
+        return sum(consumer.skip_to_latest() for consumer in self.stream_consumers)
 
     def settle(self) -> int:
         """Pump streams and queues until nothing is left to deliver. Returns the invocations made."""

@@ -1,14 +1,17 @@
-"""`make demo`: the inactivity workflow on the local emulation, with the bundled Czech sample CRM.
+"""`make demo`: the workflows on the local emulation, with the bundled Czech sample CRM.
 
 The story: the sample CRM is loaded through the HTTP API; the clock then moves from 2 March to the end of June
 2026. Every morning at 06:00 (Europe/Prague) the daily scan runs from its ScheduleV2 event; every 15 minutes the
 timer sweep runs (coalesced to every 6 hours while fast-forwarding; it catches up on everything due). On the way,
-a client replies, an owner completes a task, and the first scan is delivered a second time. At the end the demo
-prints what the workflow did, from the data the functions wrote.
+a client replies, an owner completes a task, the first scan is delivered a second time, the helpdesk reports a very
+unhappy client (escalation to the team lead, resolved by the lead) and a sleeping client is rated very unhappy (her
+reactivation e-mail is held back by the marketing pause until a neutral rating lifts it). At the end the demo prints
+what the workflows did, from the data the functions wrote and the events they published.
 """
 
 from __future__ import annotations
 
+import json
 import warnings
 from collections import Counter
 from dataclasses import dataclass, field
@@ -29,6 +32,9 @@ START = datetime(2026, 3, 2, 4, 0, tzinfo=UTC)  # Monday 05:00 in Prague, before
 END = datetime(2026, 6, 30, 18, 0, tzinfo=UTC)
 SWEEP_RESOLUTION = timedelta(hours=6)
 ROOT = Path(__file__).resolve().parents[2]
+# Template parameters of the demo deployment: the sample CRM's sales team leads.
+PARAMETERS = {"TeamLeads": json.dumps(sample_data.TEAM_LEADS)}
+VERY_UNHAPPY = "Vysoká nespokojenost"
 
 OUTCOME_CS = {
     None: "čeká na follow-up",
@@ -67,6 +73,7 @@ class DemoResult:
     invocations: dict[str, int]
     filtered: dict[str, int]
     events: list[tuple[str, str]] = field(default_factory=list)
+    bus_events: list[dict[str, Any]] = field(default_factory=list)  # what went out on the EventBridge bus
 
     def enrolled(self) -> list[dict[str, Any]]:
         return [c for c in self.contacts.values() if c.get("inactivity")]
@@ -155,6 +162,38 @@ def run_scenario(cloud: Any, *, background: int = 240, say: Any = None) -> DemoR
     })[::2], "task completion")
     note("Jana Dvořáková splnila úkol u Lucie Veselé → po 30 dnech žádný automatický e-mail")
 
+    # Day 12: the helpdesk logs a ticket rating Karel Beneš very unhappy; his owner's team lead gets the task
+    cloud.advance(timedelta(days=2), rate_resolution=SWEEP_RESOLUTION)
+    _check(*cloud.http("POST", "/activities", json={
+        "activity_id": "story-escalation-ticket", "contact_id": "story-escalation", "kind": "ticket",
+        "subject": "Linka stojí už třetí den", "summary": "Zákazník zvažuje odstoupení od servisní smlouvy.",
+        "satisfaction": VERY_UNHAPPY,
+    })[::2], "helpdesk ticket")
+    escalation_task = next(t for t in _scan(cloud, "TasksTable")
+                           if t.get("contact_id") == "story-escalation" and t.get("workflow") == "escalation")
+    note(f"Helpdesk: tiket Karla Beneše s „{VERY_UNHAPPY}“ → úkol „{escalation_task['title']}“ pro "
+         f"{escalation_task['owner']} do {cz_date(escalation_task['due_date'])}, „Nutno řešit“, marketing pozastaven")
+
+    # The same day: a sleeping client (in the inactivity flow) is rated very unhappy from a survey
+    _check(*cloud.http("PATCH", "/contacts/story-paused", json={"satisfaction": VERY_UNHAPPY})[::2], "rating")
+    note("Alena Svobodová (čeká na reaktivační e-mail) ohodnocena z průzkumu „Vysoká nespokojenost“ → eskalace, "
+         "marketing pozastaven")
+
+    # Day 19: the lead has sorted it out and completes the task marked resolved
+    cloud.advance(timedelta(days=7), rate_resolution=SWEEP_RESOLUTION)
+    _check(*cloud.http("POST", f"/tasks/{escalation_task['task_id']}/complete", json={
+        "completed_by": escalation_task["owner"], "resolved": True,
+        "resolution": "Osobní schůzka, náhradní technik zajištěn, sleva 10 % na servis do konce roku.",
+    })[::2], "escalation task")
+    note(f"{escalation_task['owner']} splnil úkol jako vyřešený → pauza zrušena, „Nutno řešit“ odebráno, "
+         "historie eskalace zůstává")
+
+    # 15 April: after her follow-up was held back (1 April), Alena Svobodová is rated neutral again
+    cloud.advance(datetime(2026, 4, 15, 8, 0, tzinfo=UTC) - cloud.clock.now(), rate_resolution=SWEEP_RESOLUTION)
+    _check(*cloud.http("PATCH", "/contacts/story-paused", json={"satisfaction": "Neutrální"})[::2], "rating")
+    note("Alena Svobodová: reaktivační e-mail 1. 4. nešel (marketing pozastaven); spokojenost „Neutrální“ → "
+         "pauza zrušena, úkol vedoucího uzavřen")
+
     # Then four months pass: follow-ups after 30 days, new contacts crossing 180 days every morning
     cloud.advance(END - cloud.clock.now(), rate_resolution=SWEEP_RESOLUTION)
     note("Hodiny posunuty na 30. 6. 2026: follow-upy po 30 dnech i nově neaktivní kontakty zpracovány")
@@ -169,6 +208,7 @@ def run_scenario(cloud: Any, *, background: int = 240, say: Any = None) -> DemoR
         invocations=dict(cloud.invocations),
         filtered=dict(cloud.filtered),
         events=events,
+        bus_events=cloud.bus_events(),
     )
 
 
@@ -215,13 +255,13 @@ def print_report(result: DemoResult, console: Console, story: list[sample_data.S
 
     by_owner = Counter((t["owner"], t.get("workflow"), t["status"]) for t in result.tasks)
     owners = Table(title="Úkoly pro obchodníky", title_justify="left")
-    for column in ("Obchodník", "Prověřit neaktivní kontakt", "VIP telefonát", "z toho splněno"):
+    for column in ("Obchodník / vedoucí", "Prověřit neaktivní kontakt", "VIP telefonát", "Eskalace", "z toho splněno"):
         owners.add_column(column)
     for owner in sorted({t["owner"] for t in result.tasks}):
-        review = sum(n for (o, w, _), n in by_owner.items() if o == owner and w == "inactivity")
-        vip = sum(n for (o, w, _), n in by_owner.items() if o == owner and w == "inactivity_vip")
+        counts = [sum(n for (o, w, _), n in by_owner.items() if o == owner and w == workflow)
+                  for workflow in ("inactivity", "inactivity_vip", "escalation")]
         done = sum(n for (o, _, s), n in by_owner.items() if o == owner and s == "done")
-        owners.add_row(owner, str(review), str(vip), str(done))
+        owners.add_row(owner, *map(str, counts), str(done))
     console.print(owners)
 
     mails = Table(title=f"Odeslané reaktivační e-maily: {len(result.emails)} (prvních 15)", title_justify="left")
@@ -247,6 +287,32 @@ def print_report(result: DemoResult, console: Console, story: list[sample_data.S
         reasons.add_row(reason, str(count))
     console.print(reasons)
 
+    escalations = Table(title="Eskalace nespokojenosti", title_justify="left", show_lines=True)
+    for column in ("Kontakt", "Hodnocení", "Úkol vedoucího", "Nyní", "Jak vyřešeno"):
+        escalations.add_column(column)
+    for c in sorted(result.contacts.values(), key=_name):
+        for e in [*c.get("escalation_history", []), *([c["escalation"]] if c.get("escalation") else [])]:
+            task = next((t for t in result.tasks if t["task_id"] == e["task_id"]), {})
+            rated_by = str(e.get("rated_by") or "?")
+            rated_by = "helpdesk (tiket)" if rated_by.startswith("activity:") else rated_by.rsplit("/", 1)[-1]
+            how = "–" if e["state"] == "open" else (
+                f"{cz_date(e['resolved_at'])}: " + ("vedoucí splnil úkol" if e["resolution"] == "task" else
+                                                    f"spokojenost změněna ({c.get('satisfaction')})")
+                + (f" – {e['resolution_note']}" if e.get("resolution_note") else ""))
+            now_state = "otevřená, marketing pozastaven" if e["state"] == "open" else "vyřešena, marketing běží"
+            escalations.add_row(_name(c), f"{e['satisfaction']}\n{cz_date(e['rated_at'])}, {rated_by}",
+                                f"{task.get('title')}\n{task.get('owner')}, do {cz_date(task['due_date'])}, "
+                                f"{task.get('status')}" if task else "–", now_state, how)
+    console.print(escalations)
+
+    published = Counter(e["detail-type"] for e in result.bus_events)
+    bus = Table(title=f"Události na EventBridge sběrnici: {len(result.bus_events)}", title_justify="left")
+    bus.add_column("Typ (detail-type)")
+    bus.add_column("Počet", justify="right")
+    for kind, count in sorted(published.items()):
+        bus.add_row(kind, str(count))
+    console.print(bus)
+
     calls = Table(title="Volání funkcí (lokální emulace)", title_justify="left")
     for column in ("Funkce", "Vyvolání", "Záznamů odfiltrováno FilterCriteria"):
         calls.add_column(column)
@@ -262,7 +328,8 @@ def run_demo(out_dir: str = "out", background: int = 240) -> DemoResult:
     console = Console(width=max(Console().width, 150))
     out = ROOT / out_dir
     console.rule("[bold]CRM automatizace – lokální demo (bez AWS účtu, bez Dockeru)")
-    with LocalCloud(template=str(ROOT / "template.yaml"), start=START, out_dir=str(out)) as cloud:
+    with LocalCloud(template=str(ROOT / "template.yaml"), start=START, out_dir=str(out),
+                    parameters=PARAMETERS, quiet=True, function_log=out / "functions.log") as cloud:
         console.print(f"moto server: {cloud.endpoint_url}  (aws --endpoint-url {cloud.endpoint_url} dynamodb "
                       f"scan --table-name {cloud.physical_name('ContactsTable')})")
         result = run_scenario(cloud, background=background, say=lambda text: console.print(f"• {text}"))
@@ -270,4 +337,5 @@ def run_demo(out_dir: str = "out", background: int = 240) -> DemoResult:
         console.print(f"\nE-maily jako soubory .eml: [bold]{out / 'mail'}[/bold] (otevřete v poštovním klientu)")
         if cloud.bus_events():
             console.print(f"Události EventBridge (JSON Lines): [bold]{cloud.events_file}[/bold]")
+        console.print(f"Logy funkcí (JSON, Powertools): [bold]{cloud.function_log}[/bold]")
     return result

@@ -50,6 +50,7 @@ class StoryContact:
     case: str  # what it shows (Czech, printed by the demo)
     payload: dict[str, Any]
     deals: list[dict[str, Any]] = field(default_factory=list)
+    activities: list[dict[str, Any]] = field(default_factory=list)  # occurred_at as days before the start
 
 
 @dataclass
@@ -110,7 +111,28 @@ def story_contacts(start: datetime) -> list[StoryContact]:
                      deals=[{"title": "Upgrade na verzi Pro", "value": 85000, "status": "open"}]),
         StoryContact("active", "Aktivní zákaznice (nákup před 20 dny): nic se neděje",
                      person("active", "Tereza", "Pokorná", 20, lifetime_revenue=30000)),
+        StoryContact("escalation", "Helpdesk zapíše tiket s „Vysoká nespokojenost“: úkol vedoucí týmu, „Nutno "
+                     "řešit“, marketing pozastaven; vedoucí úkol splní jako vyřešený",
+                     person("escalation", "Karel", "Beneš", 4, company="Strojírna Beneš s.r.o.",
+                            lifetime_revenue=640000, owner="martin.kral"),
+                     deals=[{"title": "Servisní smlouva 2026", "value": 180000, "status": "open"},
+                            {"title": "Náhradní díly – rámcová objednávka", "value": 64000, "status": "postponed"}],
+                     activities=[
+                         {"kind": "complaint", "days_ago": 25, "subject": "Reklamace: vadná ložiska",
+                          "summary": "Druhá reklamace ve čtvrtletí, zákazník žádá náhradu nákladů."},
+                         {"kind": "ticket", "days_ago": 4, "subject": "Servisní technik nedorazil",
+                          "summary": "Výjezd domluvený na pondělí se nekonal, linka stojí."},
+                     ]),
+        StoryContact("paused", "Neaktivní klientka ohodnocena „Vysoká nespokojenost“: po 30 dnech žádný "
+                     "reaktivační e-mail (pozastaveno); spokojenost „Neutrální“ pauzu zruší",
+                     person("paused", "Alena", "Svobodová", 205, company="Cukrárna Svobodová",
+                            owner="lucie.horakova")),
     ]
+
+
+# Sales team leads (template parameter TeamLeads): who gets an escalation task for each owner's client.
+TEAM_LEADS = {"petr.svoboda": "marie.kralova", "jana.dvorakova": "marie.kralova", "martin.kral": "tomas.bartos",
+              "lucie.horakova": "tomas.bartos"}
 
 
 def generate(start: datetime, background: int = 240, seed: int = 20260105) -> SampleCrm:
@@ -124,6 +146,10 @@ def generate(start: datetime, background: int = 240, seed: int = 20260105) -> Sa
         for n, deal in enumerate(s.deals):
             deals.append({"deal_id": f"{s.payload['contact_id']}-d{n}", "contact_id": s.payload["contact_id"],
                           "created_at": s.payload["last_activity_at"], **deal})
+        for n, activity in enumerate(s.activities):
+            fields = {k: v for k, v in activity.items() if k != "days_ago"}
+            activities.append({"activity_id": f"{s.payload['contact_id']}-a{n}", "contact_id": s.payload["contact_id"],
+                               "occurred_at": _iso(start - timedelta(days=activity["days_ago"])), **fields})
     used_emails: set[str] = set()
     for i in range(background):
         first, last = rng.choice(MALE if rng.random() < 0.5 else FEMALE)

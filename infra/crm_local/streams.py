@@ -123,6 +123,20 @@ class StreamConsumer:
         )["ShardIterator"]
         self._records_seen = 0 if position == "TRIM_HORIZON" else self._shard_length()
 
+    def skip_to_latest(self) -> int:
+        """Drop the backlog: continue from the stream's end, as a mapping created now with LATEST would."""
+        assert self.shard_id is not None
+        client = self.cloud.client("dynamodbstreams")
+        before = self._records_seen
+        self._iterator = client.get_shard_iterator(
+            StreamArn=self.stream_arn, ShardId=self.shard_id, ShardIteratorType="LATEST"
+        )["ShardIterator"]
+        self._records_seen = self._shard_length() or 0
+        skipped = self._records_seen - before + len(self.pending)
+        self.pending.clear()
+        self.pending_attempts = 0
+        return skipped
+
     def _shard_length(self) -> int | None:
         """How many records moto's shard holds, read in-process (None when it cannot be read)."""
         try:

@@ -3,6 +3,7 @@ reactivation e-mails as .eml files, VIP call tasks, skipped contacts with reason
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import date
 from email import message_from_bytes, policy
 from pathlib import Path
@@ -10,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from crm_local import LocalCloud
-from crm_local.demo import START, run_scenario
+from crm_local.demo import PARAMETERS, START, run_scenario
 from crm_automation.domain.calendar import is_working_day
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -20,7 +21,8 @@ TAG = "Neaktivní 6m+"
 @pytest.fixture(scope="module")
 def result(tmp_path_factory):
     out = tmp_path_factory.mktemp("demo")
-    with LocalCloud(template=str(ROOT / "template.yaml"), start=START, out_dir=out, quiet=True) as cloud:
+    with LocalCloud(template=str(ROOT / "template.yaml"), start=START, out_dir=out, quiet=True,
+                    parameters=PARAMETERS) as cloud:
         yield run_scenario(cloud, background=40)
 
 
@@ -95,3 +97,36 @@ def test_every_task_is_due_on_a_working_day_and_every_email_went_to_an_enrolled_
 def test_unrelated_writes_never_invoke_the_activity_processor(result) -> None:
     # Only activity INSERTs pass its FilterCriteria; the applied_at updates it writes itself are filtered out
     assert result.filtered["ActivityProcessorFunction"] >= result.invocations["ActivityProcessorFunction"] > 0
+
+
+def test_the_helpdesk_escalation_reaches_the_team_lead_and_the_lead_resolves_it(result) -> None:
+    karel = _story(result, "escalation")
+    [task] = [t for t in result.tasks_for("story-escalation") if t.get("workflow") == "escalation"]
+    assert task["title"] == "Prověřit situaci u klienta Strojírna Beneš s.r.o."
+    assert task["owner"] == "tomas.bartos"  # martin.kral's team lead
+    assert task["due_date"] == "2026-03-13"  # ticket on Thursday 12 March -> Friday
+    for context in ("Reklamace: vadná ložiska", "Servisní technik nedorazil", "Linka stojí už třetí den",
+                    "Servisní smlouva 2026 · 180\u00a0000 CZK · otevřený", "odloženo"):
+        assert context in task["description"]
+    assert task["status"] == "done" and task["resolved"] is True
+    escalation = karel["escalation"]
+    assert escalation["state"] == "resolved" and escalation["resolution"] == "task"
+    assert escalation["rated_by"] == "activity:story-escalation-ticket"
+    assert "Nutno řešit" not in karel["categories"] and "marketing_pause" not in karel
+
+
+def test_the_paused_sleeping_client_gets_no_e_mail_and_a_neutral_rating_lifts_the_pause(result) -> None:
+    alena = _story(result, "paused")
+    assert alena["inactivity"]["outcome"] == "email_skipped"  # the 1 April follow-up, while paused
+    assert result.emails_to(alena["email"]) == []
+    assert alena["escalation"]["resolution"] == "satisfaction" and "marketing_pause" not in alena
+    [task] = [t for t in result.tasks_for("story-paused") if t.get("workflow") == "escalation"]
+    assert task["owner"] == "tomas.bartos" and task["status"] == "cancelled"
+
+
+def test_every_escalation_action_went_out_on_the_bus(result) -> None:
+    kinds = Counter(e["detail-type"] for e in result.bus_events)
+    assert kinds["contact.escalated"] == 2 and kinds["contact.escalation_resolved"] == 2
+    assert kinds["contact.marketing_paused"] == 2 and kinds["contact.marketing_resumed"] == 2
+    assert kinds["task.created"] == len(result.tasks)  # every task, of every workflow
+    assert result.invocations["EscalationFunction"] <= 4  # two escalations, two resolutions, nothing else

@@ -56,3 +56,14 @@ def test_closing_restores_environment_and_clock() -> None:
     # Then everything is as it was
     assert os.environ.get("AWS_ENDPOINT_URL") == before_env
     assert get_clock() is before_clock
+
+
+def test_quiet_invocations_and_their_errors_are_kept_in_the_function_log(tmp_path) -> None:
+    from .support import START, TEMPLATE, LocalCloud
+
+    log_file = tmp_path / "logs" / "functions.log"
+    with LocalCloud(template=TEMPLATE, start=START, quiet=True, function_log=log_file) as cloud:
+        with pytest.raises(KeyError):
+            cloud.invoke("StreamFunction", {})  # no Records: the handler raises, as Lambda would log it
+    text = log_file.read_text()
+    assert "StreamFunction failed:" in text and "KeyError: 'Records'" in text

@@ -111,3 +111,17 @@ def test_exception_bisects_the_batch_and_isolates_the_poison_record(cloud: Local
     assert failure["DDBStreamBatchInfo"]["batchSize"] == 1
     assert failure["responseContext"]["functionError"] == "Unhandled"
     assert len(cloud.errors) == 3
+
+
+def test_skip_stream_backlog_moves_consumers_past_waiting_records(cloud) -> None:
+    from .support import put
+
+    put(cloud, "skipped-1", kind="activity")
+    put(cloud, "skipped-2", kind="activity")
+    before = cloud.invocations["StreamFunction"]
+    assert cloud.skip_stream_backlog() >= 2
+    cloud.settle()
+    assert cloud.invocations["StreamFunction"] == before
+    put(cloud, "after", kind="activity")
+    cloud.settle()
+    assert cloud.invocations["StreamFunction"] == before + 1
