@@ -325,17 +325,18 @@ def run_demo(out_dir: str = "out", background: int = 240) -> DemoResult:
     from crm_local import LocalCloud
 
     warnings.filterwarnings("ignore", message="No application metrics to publish")
-    console = Console(width=max(Console().width, 150))
+    # markup off: CRM data (names, task titles, notes) is printed as typed, never read as rich markup
+    console = Console(width=max(Console().width, 150), markup=False)
     out = ROOT / out_dir
-    console.rule("[bold]CRM automatizace – lokální demo (bez AWS účtu, bez Dockeru)")
+    console.rule("CRM automatizace – lokální demo (bez AWS účtu, bez Dockeru)", style="bold")
     with LocalCloud(template=str(ROOT / "template.yaml"), start=START, out_dir=str(out),
                     parameters=PARAMETERS, quiet=True, function_log=out / "functions.log") as cloud:
         console.print(f"moto server: {cloud.endpoint_url}  (aws --endpoint-url {cloud.endpoint_url} dynamodb "
                       f"scan --table-name {cloud.physical_name('ContactsTable')})")
         result = run_scenario(cloud, background=background, say=lambda text: console.print(f"• {text}"))
         print_report(result, console, sample_data.story_contacts(START))
-        console.print(f"\nE-maily jako soubory .eml: [bold]{out / 'mail'}[/bold] (otevřete v poštovním klientu)")
+        console.print(f"\nE-maily jako soubory .eml: {out / 'mail'} (otevřete v poštovním klientu)")
         if cloud.bus_events():
-            console.print(f"Události EventBridge (JSON Lines): [bold]{cloud.events_file}[/bold]")
-        console.print(f"Logy funkcí (JSON, Powertools): [bold]{cloud.function_log}[/bold]")
+            console.print(f"Události EventBridge (JSON Lines): {cloud.events_file}")
+        console.print(f"Logy funkcí (JSON, Powertools): {cloud.function_log}")
     return result

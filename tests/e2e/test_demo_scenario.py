@@ -118,6 +118,7 @@ def test_the_helpdesk_escalation_reaches_the_team_lead_and_the_lead_resolves_it(
 def test_the_paused_sleeping_client_gets_no_e_mail_and_a_neutral_rating_lifts_the_pause(result) -> None:
     alena = _story(result, "paused")
     assert alena["inactivity"]["outcome"] == "email_skipped"  # the 1 April follow-up, while paused
+    assert alena["inactivity"]["skip_reason"] == "marketing_paused"
     assert result.emails_to(alena["email"]) == []
     assert alena["escalation"]["resolution"] == "satisfaction" and "marketing_pause" not in alena
     [task] = [t for t in result.tasks_for("story-paused") if t.get("workflow") == "escalation"]

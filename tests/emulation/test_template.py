@@ -107,7 +107,8 @@ def test_product_template_provisions_on_the_engine() -> None:
         identities = {i["IdentityName"] for i in cloud.client("sesv2").list_email_identities()["EmailIdentities"]}
         assert {"example.cz", "obchod@example.cz"} <= identities
         schedules = {s["Name"] for s in cloud.client("scheduler").list_schedules()["Schedules"]}
-        assert schedules == {"crm-local-InactivityScanFunction-Daily", "crm-local-TimerSweepFunction-Every15Minutes"}
+        assert schedules == {"crm-local-InactivityScanFunction-Daily", "crm-local-TimerSweepFunction-Every15Minutes",
+                             "crm-local-DealScanFunction-Daily"}
         for bus in cloud.template.resources_of_type("AWS::Events::EventBus"):
             assert cloud.client("events").describe_event_bus(Name=cloud.ref(bus))["Arn"] == cloud.get_att(bus, "Arn")
         # and its triggers are wired

@@ -30,7 +30,13 @@ def _stream_length(cloud, name: str) -> int:
 
 
 @pytest.mark.parametrize("range_key", [False, True])
-def test_a_cancelled_transaction_leaves_items_and_stream_untouched(cloud, range_key: bool) -> None:
+def test_a_cancelled_transaction_leaves_items_and_stream_untouched(cloud, range_key: bool, monkeypatch) -> None:
+    from crm_local import moto_patches
+
+    snapshots: list[str] = []
+    real_snapshot = moto_patches._snapshot
+    monkeypatch.setattr(moto_patches, "_snapshot", lambda table, keys: snapshots.append(table.name)
+                        or real_snapshot(table, keys))
     name = f"tx-{int(range_key)}"
     client = _table(cloud, name, range_key)
     key = {"pk": {"S": "a"}, **({"sk": {"S": "1"}} if range_key else {})}
@@ -44,6 +50,7 @@ def test_a_cancelled_transaction_leaves_items_and_stream_untouched(cloud, range_
             {"Update": {"TableName": name, "Key": key, "UpdateExpression": "SET n = :two, tags = :t",
                         "ExpressionAttributeValues": {":two": {"N": "2"}, ":t": {"L": []}}}},
             {"Put": {"TableName": name, "Item": {"pk": {"S": "new"}, **({"sk": {"S": "1"}} if range_key else {})}}},
+            *([{"Put": {"TableName": name, "Item": {"pk": {"S": "b"}, "sk": {"S": "2"}}}}] if range_key else []),
             {"ConditionCheck": {"TableName": name, "Key": other, "ConditionExpression": "n = :one",
                                 "ExpressionAttributeValues": {":one": {"N": "1"}}}},
         ])
@@ -52,6 +59,18 @@ def test_a_cancelled_transaction_leaves_items_and_stream_untouched(cloud, range_
     assert item["n"] == {"N": "1"} and item["tags"] == {"L": [{"S": "x"}]}  # the in-place update was undone
     assert "Item" not in client.get_item(TableName=name, Key={"pk": {"S": "new"},
                                                              **({"sk": {"S": "1"}} if range_key else {})})
+    assert _stream_length(cloud, name) == before
+    if range_key:  # a new sort key under an existing partition key was rolled back too
+        assert "Item" not in client.get_item(TableName=name, Key={"pk": {"S": "b"}, "sk": {"S": "2"}})
+    assert set(snapshots) == {name}  # the fast snapshot, not moto's deep copy, did the rollback
+
+    with pytest.raises(ClientError, match="TransactionCanceled"):
+        client.transact_write_items(TransactItems=[
+            {"Delete": {"TableName": name, "Key": key}},
+            {"ConditionCheck": {"TableName": name, "Key": other, "ConditionExpression": "n = :one",
+                                "ExpressionAttributeValues": {":one": {"N": "1"}}}},
+        ])
+    assert client.get_item(TableName=name, Key=key)["Item"]["n"] == {"N": "1"}  # the delete was undone
     assert _stream_length(cloud, name) == before
 
     client.transact_write_items(TransactItems=[

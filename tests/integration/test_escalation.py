@@ -8,6 +8,8 @@ import json
 from datetime import date, timedelta
 from typing import Any
 
+import pytest
+
 from crm_automation.errors import TransientError
 from crm_automation.services import escalation as escalation_service
 
@@ -158,14 +160,41 @@ def test_a_neutral_rating_resolves_lifts_the_pause_and_closes_the_task(cloud) ->
     assert task["resolution"] == "Vyřešeno bez úkolu: spokojenost změněna na „Neutrální“ (zadal local-admin)."
 
 
-def test_the_lead_resolves_by_completing_the_task_marked_resolved(cloud) -> None:
+def test_completing_an_escalation_task_needs_to_say_whether_it_is_resolved(cloud) -> None:
     _client(cloud, "k1")
     _rate(cloud, "k1", VERY_UNHAPPY)
     [task] = _escalation_tasks(cloud, "k1")
-    # completing without marking it resolved: the escalation and the pause stay
-    other = cloud.http("POST", f"/tasks/{task['task_id']}/complete", json={"resolution": "Volal jsem, nebere to."})
+    unclear = cloud.http("POST", f"/tasks/{task['task_id']}/complete", json={"resolution": "Volal jsem."})
+    assert unclear.status == 400 and unclear.json()["message"].startswith("resolved:")
+    assert _escalation_tasks(cloud, "k1")[0]["status"] == "open"  # nothing written
+    # completed as not resolved: the escalation and the pause stay until the rating improves
+    other = cloud.http("POST", f"/tasks/{task['task_id']}/complete",
+                       json={"resolution": "Volal jsem, nebere to.", "resolved": False})
     assert other.status == 200
-    assert _contact(cloud, "k1")["contact"]["escalation"]["state"] == "open"
+    contact = _contact(cloud, "k1")["contact"]
+    assert contact["escalation"]["state"] == "open" and contact["marketing_pause"] is not None
+    _rate(cloud, "k1", "Spokojenost")
+    assert _contact(cloud, "k1")["contact"]["escalation"]["resolution"] == "satisfaction"
+
+
+def test_a_rating_given_while_open_does_not_reopen_after_the_lead_resolves(cloud) -> None:
+    _client(cloud, "k1")
+    _rate(cloud, "k1", VERY_UNHAPPY)
+    cloud.clock.advance(timedelta(hours=1))
+    response = cloud.http("POST", "/activities", json={"contact_id": "k1", "kind": "ticket", "subject": "Znovu",
+                                                       "satisfaction": VERY_UNHAPPY})
+    assert response.status == 201
+    cloud.clock.advance(timedelta(hours=1))
+    [task] = _escalation_tasks(cloud, "k1")
+    cloud.http("POST", f"/tasks/{task['task_id']}/complete", json={"resolved": True})
+    contact = _contact(cloud, "k1")["contact"]
+    assert contact["escalation"]["state"] == "resolved" and contact["marketing_pause"] is None
+    assert len(_escalation_tasks(cloud, "k1")) == 1
+    # a rating given after the resolution does escalate again
+    cloud.clock.advance(timedelta(days=3))
+    cloud.http("POST", "/activities", json={"contact_id": "k1", "kind": "ticket", "subject": "A zase",
+                                            "satisfaction": VERY_UNHAPPY})
+    assert len(_escalation_tasks(cloud, "k1")) == 2
 
 
 def test_the_lead_marks_the_task_resolved(cloud) -> None:
@@ -252,30 +281,62 @@ def test_a_rating_record_delivered_twice_escalates_once(cloud) -> None:
     assert _contact(cloud, "k1")["contact"]["escalation_history"] == []
 
 
-def test_a_batch_failing_half_way_is_retried_without_doubling(cloud, monkeypatch) -> None:
+@pytest.mark.parametrize("fail", ["before writing", "after committing"])
+def test_a_batch_failing_half_way_is_retried_without_doubling(cloud, monkeypatch, fail: str) -> None:
     rt = runtime_for(cloud)
-    for key in ("a", "b"):
+    for key in ("a", "b", "c"):
         add_contact(cloud, key, quiet_days=3)
-    # both ratings land in one stream batch
     from crm_automation.domain.escalation import rate
 
-    for key in ("a", "b"):
+    for key in ("a", "b", "c"):  # all three ratings land in one stream batch, "a" first
         contact = rt.store.contacts.get(key)
         assert contact is not None
         rt.store.contacts.save(rate(contact, VERY_UNHAPPY, cloud.clock.now(), "helpdesk", rt.settings))
     real = escalation_service._escalate
-    failed: list[str] = []
+    calls: list[str] = []
 
     def flaky(rt_, contact, now):
-        if contact.contact_id == "b" and not failed:
-            failed.append("b")
+        calls.append(contact.contact_id)
+        if contact.contact_id == "a" and calls.count("a") == 1:
+            if fail == "after committing":
+                real(rt_, contact, now)  # the work is done, then the invocation dies
             raise TransientError("throttled")
         return real(rt_, contact, now)
 
     monkeypatch.setattr(escalation_service, "_escalate", flaky)
     cloud.settle()
-    assert failed == ["b"]
-    assert len(_escalation_tasks(cloud, "a")) == 1 and len(_escalation_tasks(cloud, "b")) == 1
+    # the first record failed, so the whole rest of the batch was delivered again
+    assert calls.count("a") == (2 if fail == "before writing" else 1)
+    assert {k: len(_escalation_tasks(cloud, k)) for k in ("a", "b", "c")} == {"a": 1, "b": 1, "c": 1}
+    assert all(_contact(cloud, k)["contact"]["escalation"]["escalation_id"] == f"esc-{k}-1" for k in "abc")
+
+
+def test_a_lost_race_is_decided_again_on_the_fresh_record(cloud, monkeypatch) -> None:
+    add_contact(cloud, "k1", quiet_days=3)
+    rt = runtime_for(cloud)
+    from crm_automation.adapters.dynamodb import Store
+
+    original = Store.transact
+    raced: list[bool] = []
+
+    def someone_writes_first(self, operations):
+        if not raced:  # a salesperson edits the contact between the function's read and its write
+            raced.append(True)
+            contact = rt.store.contacts.get("k1")
+            assert contact is not None
+            rt.store.contacts.save(contact.model_copy(update={"phone": "+420 777 000 111"}))
+        return original(self, operations)
+
+    from crm_automation.domain.escalation import rate
+
+    contact = rt.store.contacts.get("k1")
+    assert contact is not None
+    rt.store.contacts.save(rate(contact, VERY_UNHAPPY, cloud.clock.now(), "helpdesk", rt.settings))
+    monkeypatch.setattr(Store, "transact", someone_writes_first)
+    assert escalation_service.on_contact(rt, "k1", cloud.clock.now()) == "escalated"
+    contact_after = _contact(cloud, "k1")["contact"]
+    assert contact_after["phone"] == "+420 777 000 111" and contact_after["escalation"]["state"] == "open"
+    assert len(_escalation_tasks(cloud, "k1")) == 1
 
 
 def test_a_malformed_record_goes_to_the_failure_queue_and_the_rest_of_the_batch_proceeds(cloud, caplog) -> None:
@@ -315,5 +376,8 @@ def test_a_paused_contact_gets_no_reactivation_e_mail(cloud) -> None:
     contact = _contact(cloud, "k1")["contact"]
     assert contact["marketing_pause"] is not None
     assert contact["inactivity"]["outcome"] == "email_skipped"
+    assert contact["inactivity"]["skip_reason"] == "marketing_paused"
+    followup_task = [t for t in table_items(cloud, "TasksTable") if t["contact_id"] == "k1" and t.get("workflow") == "inactivity"]
+    assert len(followup_task) == 1
     assert _contact(cloud, "k2")["contact"]["inactivity"]["outcome"] == "email_sent"
     assert [m["To"] for m in cloud.mail_messages] == ["Jana Nováková k2 <k2@example.cz>"]

@@ -89,8 +89,9 @@ def test_an_open_escalation_blocks_a_second_one_for_any_later_rating() -> None:
 
 def test_after_a_resolution_only_a_new_critical_rating_escalates_again() -> None:
     c = escalated()
-    resolved_by_lead = flow.resolve(c, "task", "marie", "sleva", NOW + timedelta(hours=2), S)
-    assert not flow.needs_escalation(resolved_by_lead)  # the same (still critical) rating had its escalation
+    while_open = flow.rate(c, CRITICAL, NOW + timedelta(hours=1), "activity:t-2", S)  # the client complains again
+    resolved_by_lead = flow.resolve(while_open, "task", "marie", "sleva", NOW + timedelta(hours=2), S)
+    assert not flow.needs_escalation(resolved_by_lead)  # ratings given while it was open are covered by it
     new_rating = flow.rate(resolved_by_lead, CRITICAL, NOW + timedelta(days=7), "activity:t-9", S)
     assert flow.needs_escalation(new_rating)
     second = flow.plan_escalation(new_rating, [], [], NOW + timedelta(days=7), S)
@@ -226,6 +227,7 @@ def test_task_events() -> None:
     [created] = task_events(None, task)
     assert created.detail_type == "task.created"
     assert created.detail["due_date"] == "2026-06-02" and "version" not in created.detail
+    assert "description" not in created.detail  # complaint summaries stay in the CRM
     done = task.model_copy(update={"status": TaskStatus.DONE})
     assert [e.detail_type for e in task_events(task, done)] == ["task.completed"]
     cancelled = task.model_copy(update={"status": TaskStatus.CANCELLED})

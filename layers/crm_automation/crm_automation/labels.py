@@ -70,6 +70,18 @@ DEFAULT_LABELS: dict[str, dict[str, str]] = {
         "deal_status_postponed": "odloženo",
         "deal_status_paused": "pozastaveno",
         "last_activity_on": "poslední aktivita {date}",
+        "deal_call_task_title": "Reaktivační hovor - Klient {name} nereagoval na e-mail.",
+        "deal_call_task_description": (
+            "Prosím, kontaktuj telefonicky klienta {name}. Poslední aktivita před {days} dny. "
+            "Odeslán automatický e-mail před {wait} dny bez reakce."
+        ),
+        "deal_call_task_title_no_email": "Reaktivační hovor - Klient {name}: e-mail nešel ({reason}).",
+        "deal_call_task_description_no_email": (
+            "Prosím, kontaktuj telefonicky klienta {name}. Poslední aktivita před {days} dny. "
+            "Automatický reaktivační e-mail nebyl odeslán: {reason}."
+        ),
+        "deal_context": "Obchod: {title} ({value}, {status}).",
+        "reason_email_failed": "e-mail odmítnut při odeslání",
     },
     "en": {
         "inactive_tag": "Inactive 6m+",
@@ -117,5 +129,17 @@ DEFAULT_LABELS: dict[str, dict[str, str]] = {
         "deal_status_postponed": "postponed",
         "deal_status_paused": "paused",
         "last_activity_on": "last activity {date}",
+        "deal_call_task_title": "Reactivation call - client {name} did not answer the e-mail.",
+        "deal_call_task_description": (
+            "Please call client {name}. Last activity {days} days ago. "
+            "An automated e-mail was sent {wait} days ago without a reply."
+        ),
+        "deal_call_task_title_no_email": "Reactivation call - client {name}: no e-mail sent ({reason}).",
+        "deal_call_task_description_no_email": (
+            "Please call client {name}. Last activity {days} days ago. "
+            "The automated reactivation e-mail was not sent: {reason}."
+        ),
+        "deal_context": "Deal: {title} ({value}, {status}).",
+        "reason_email_failed": "e-mail refused when sending",
     },
 }

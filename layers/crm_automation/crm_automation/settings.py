@@ -8,13 +8,20 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import BaseModel, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from crm_automation.domain.models import SatisfactionLevel
 from crm_automation.labels import DEFAULT_LABELS, DEFAULT_SATISFACTION_SCALES
 
 PACKAGE_DIR = Path(__file__).resolve().parent
+
+
+class OwnerProfile(BaseModel):
+    """How a salesperson appears in e-mails sent in their name."""
+
+    name: str
+    email: str | None = None
 
 
 class Settings(BaseSettings):
@@ -63,12 +70,23 @@ class Settings(BaseSettings):
     escalation_context_days: int = Field(90, ge=1, description="How far back the lead's task lists complaints")
     escalation_context_items: int = Field(10, ge=1, le=50)
 
+    # dead-deal reactivation
+    deal_stale_days: int = Field(90, ge=1, description="An open deal with no activity this long is due")
+    deal_reactivation_wait_days: int = Field(14, ge=1)
+    deal_reactivation_cooldown_days: int = Field(90, ge=0, description="No second enrolment of a deal sooner")
+    owners: dict[str, OwnerProfile] = Field(
+        default_factory=dict, description='JSON {login: {"name": ..., "email": ...}}: the owner in e-mails')
+
     # scale knobs
     contact_shards: int = Field(8, ge=1, le=64)
+    deal_shards: int = Field(8, ge=1, le=64)
     timer_shards: int = Field(8, ge=1, le=64)
 
     def scale(self) -> dict[str, SatisfactionLevel]:
         return self.satisfaction_scale or DEFAULT_SATISFACTION_SCALES[self.locale]
+
+    def owner_profile(self, login: str) -> OwnerProfile:
+        return self.owners.get(login) or OwnerProfile(name=self.sender_name)
 
     def team_lead_of(self, owner: str) -> str:
         return self.team_leads.get(owner, self.default_team_lead)

@@ -17,9 +17,10 @@ from enum import Enum
 from typing import Any
 
 import boto3
-from boto3.dynamodb.conditions import Key
+from boto3.dynamodb.conditions import Attr, Key
 from botocore.exceptions import ClientError
 
+from crm_automation.domain.deal_reactivation import due_at as reactivation_due_at
 from crm_automation.domain.escalation import needs_escalation, needs_resolution
 from crm_automation.domain.inactivity import is_candidate
 from crm_automation.domain.models import Activity, Contact, Deal, Task, Timer
@@ -211,13 +212,31 @@ class DealsRepo:
     def __init__(self, store: Store, table: str) -> None:
         self.store, self.table = store, table
 
+    def to_item(self, deal: Deal) -> dict[str, Any]:
+        item = _item(deal)
+        due = reactivation_due_at(deal, self.store.settings)
+        if due is not None:  # sparse ReactivationDue index: open deals outside the flow, keyed by when they are due
+            item["rd_shard"] = shard_of(deal.deal_id, self.store.settings.deal_shards)
+            item["rd_due"] = fmt_time(due)
+        return item
+
     def get(self, deal_id: str) -> Deal | None:
         item = self.store.get(self.table, {"deal_id": deal_id})
         return Deal.model_validate(item) if item else None
 
     def save_op(self, deal: Deal, *, new: bool = False) -> dict[str, Any]:
         stored = deal.model_copy(update={"version": deal.version + 1})
-        return _put(self.table, _item(stored), "deal_id", None if new else deal.version)
+        return _put(self.table, self.to_item(stored), "deal_id", None if new else deal.version)
+
+    def due_for_reactivation(self, now: datetime) -> Iterator[Deal]:
+        """Open deals whose reactivation is due (silent long enough, cool-down over): reads only those."""
+        for shard in range(self.store.settings.deal_shards):
+            items = self.store.query(
+                TableName=self.table, IndexName="ReactivationDue",
+                KeyConditionExpression=Key("rd_shard").eq(str(shard)) & Key("rd_due").lte(fmt_time(now)),
+            )
+            for item in items:
+                yield Deal.model_validate(item)
 
     def by_contact(self, contact_id: str) -> list[Deal]:
         items = self.store.query(TableName=self.table, IndexName="ByContact",
@@ -257,6 +276,15 @@ class ActivitiesRepo:
                 "ExpressionAttributeValues": {":t": fmt_time(when)},
             }
         }
+
+    def by_contact_since(self, contact_id: str, since: datetime, kinds: frozenset[str], limit: int = 200) -> list[Activity]:
+        """A contact's activities of `kinds` since `since`, newest first (the key range reads only that period)."""
+        items = self.store.query(
+            limit, TableName=self.table, IndexName="ByContact",
+            KeyConditionExpression=Key("contact_id").eq(contact_id) & Key("occurred_key").gte(fmt_time(since)),
+            FilterExpression=Attr("kind").is_in(sorted(kinds)), ScanIndexForward=False,
+        )
+        return [Activity.model_validate(i) for i in items]
 
     def by_contact(self, contact_id: str, limit: int = 50) -> list[Activity]:
         items = self.store.query(

@@ -20,7 +20,9 @@ class DomainEvent:
 
 
 def _task_detail(task: Task) -> dict[str, Any]:
-    return task.model_dump(mode="json", exclude={"version"}, exclude_none=True)
+    """What a calendar or CRM connector needs; the description and resolution (complaint summaries, notes) stay
+    in the CRM, fetched by id when needed, rather than sitting in every rule target and the archive."""
+    return task.model_dump(mode="json", exclude={"version", "description", "resolution"}, exclude_none=True)
 
 
 def task_events(old: Task | None, new: Task) -> list[DomainEvent]:

@@ -70,11 +70,15 @@ def is_newer_rating(contact: Contact, at: datetime) -> bool:
 
 
 def needs_escalation(contact: Contact) -> bool:
-    """A critical rating that no escalation has handled yet (one escalation per rating)."""
+    """A critical rating that no escalation has covered yet (one escalation per rating)."""
     if contact.satisfaction_level != SatisfactionLevel.CRITICAL or contact.archived:
         return False
     latest = contact.escalation
-    return latest is None or (latest.state == "resolved" and latest.rated_at != contact.satisfaction_at)
+    if latest is None:
+        return True
+    # after a resolution only a rating given later escalates again (one given while it was open is covered)
+    return (latest.state == "resolved" and latest.resolved_at is not None and contact.satisfaction_at is not None
+            and contact.satisfaction_at > latest.resolved_at)
 
 
 def needs_resolution(contact: Contact) -> bool:

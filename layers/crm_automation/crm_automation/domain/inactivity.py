@@ -211,7 +211,8 @@ def close_followup(contact: Contact, decision: FollowupDecision, now: datetime, 
     assert contact.inactivity is not None
     update: dict[str, object] = {
         "inactivity": contact.inactivity.model_copy(
-            update={"state": "followed_up", "outcome": decision.outcome.value, "ended_at": now}
+            update={"state": "followed_up", "outcome": decision.outcome.value, "ended_at": now,
+                    "skip_reason": decision.reason.value if decision.reason else None}
         ),
         "updated_at": now,
     }

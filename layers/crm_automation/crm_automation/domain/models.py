@@ -110,6 +110,7 @@ class InactivityState(BaseModel):
     timer_id: str
     state: Literal["waiting", "followed_up", "exited"] = "waiting"
     outcome: str | None = None  # e-mail sent / vip call / archive proposed / e-mail skipped / reactivated ...
+    skip_reason: str | None = None  # why no e-mail went (the suppression reason), when skipped
     ended_at: UtcDatetime | None = None
 
 
@@ -195,6 +196,24 @@ class Contact(BaseModel):
         return self.escalation is not None and self.escalation.state == "open"
 
 
+class DealReactivation(BaseModel):
+    """A deal's pass through the dead-deal reactivation (seed 002): e-mail, a 14-day wait, then a call task."""
+
+    enrolment_id: str
+    trigger: Literal["postponed", "stale"]  # status became "Odloženo" / no activity for 90 days
+    started_at: UtcDatetime
+    last_activity_at: UtcDatetime  # the deal's last activity when it was enrolled
+    state: Literal["sending", "waiting", "called", "ended"] = "sending"
+    send_timer_id: str
+    wait_timer_id: str | None = None
+    email: Literal["sent", "skipped", "unknown", "failed"] | None = None
+    email_at: UtcDatetime | None = None
+    skip_reason: str | None = None  # why no e-mail went (suppression reason)
+    task_id: str | None = None
+    outcome: str | None = None  # call_task / reaction / status_changed
+    ended_at: UtcDatetime | None = None
+
+
 class Deal(BaseModel):
     deal_id: str
     contact_id: str
@@ -205,6 +224,8 @@ class Deal(BaseModel):
     status: DealStatus = DealStatus.OPEN
     loss_reason: str | None = None  # "Důvod ztráty"
     last_activity_at: UtcDatetime
+    reactivation: DealReactivation | None = None  # the latest pass through the reactivation flow
+    reactivation_history: list[DealReactivation] = Field(default_factory=list)  # earlier ones, oldest first
     created_at: UtcDatetime
     updated_at: UtcDatetime
     version: int = 0
@@ -212,6 +233,10 @@ class Deal(BaseModel):
     @property
     def is_open(self) -> bool:
         return self.status in NOT_CLOSED_DEAL_STATUSES
+
+    @property
+    def in_reactivation(self) -> bool:
+        return self.reactivation is not None and self.reactivation.state in ("sending", "waiting")
 
 
 class Activity(BaseModel):

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from crm_automation.domain import deal_reactivation
 from crm_automation.domain.inactivity import apply_activity
-from crm_automation.domain.models import Activity
+from crm_automation.domain.models import Activity, Contact, Deal
 from crm_automation.errors import ConcurrentWriteError, NotFoundError
 from crm_automation.observability import logger
 from crm_automation.services.runtime import Runtime
@@ -13,6 +14,16 @@ from crm_automation.services.runtime import Runtime
 
 def _same(a: object, b: object) -> bool:
     return a.model_dump(exclude={"updated_at"}) == b.model_dump(exclude={"updated_at"})  # type: ignore[attr-defined]
+
+
+def _deals_touched(rt: Runtime, activity: Activity, contact: Contact) -> list[Deal]:
+    """The activity's own deal, plus (for a client reaction) the contact's deals waiting in the reactivation flow:
+    a reply rarely says which deal it is about."""
+    ids = [activity.deal_id] if activity.deal_id else []
+    if activity.kind in deal_reactivation.REACTION_KINDS:
+        ids += [i for i in contact.open_deal_ids if i not in ids]
+    deals = [rt.store.deals.get(i) for i in ids]
+    return [d for d in deals if d is not None and (d.deal_id == activity.deal_id or d.in_reactivation)]
 
 
 def apply(rt: Runtime, activity: Activity, now: datetime) -> str:
@@ -29,11 +40,18 @@ def apply(rt: Runtime, activity: Activity, now: datetime) -> str:
     if effect.cancel_timer_id:
         operations.append(store.flows.timer_end_op(effect.cancel_timer_id, "cancelled", now,
                                                    note="contact active again"))
-    if activity.deal_id and activity.counts_as_activity:
-        deal = store.deals.get(activity.deal_id)
-        if deal is not None and activity.occurred_at > deal.last_activity_at:
-            operations.append(store.deals.save_op(deal.model_copy(
-                update={"last_activity_at": activity.occurred_at, "updated_at": now})))
+    for deal in _deals_touched(rt, activity, effect.contact):
+        changed = deal
+        if activity.deal_id == deal.deal_id and activity.counts_as_activity and activity.occurred_at > deal.last_activity_at:
+            changed = changed.model_copy(update={"last_activity_at": activity.occurred_at, "updated_at": now})
+        ending = deal_reactivation.reaction(changed, activity, now)  # the client reacted: the wait is over
+        if ending is not None:
+            changed = ending.deal
+            if ending.cancel_timer_id:
+                operations.append(store.flows.timer_end_op(ending.cancel_timer_id, "cancelled", now,
+                                                           note="client reacted"))
+        if changed is not deal:
+            operations.append(store.deals.save_op(changed))
     try:
         store.transact(operations)
     except ConcurrentWriteError:

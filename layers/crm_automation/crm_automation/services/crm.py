@@ -14,6 +14,8 @@ from typing import Annotated, Literal
 from email_validator import EmailNotValidError, validate_email
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
+from crm_automation.domain import deal_reactivation
+from crm_automation.domain.escalation import WORKFLOW as ESCALATION
 from crm_automation.domain.escalation import normalise_satisfaction, rate
 from crm_automation.domain.models import (
     INBOUND_KINDS,
@@ -238,7 +240,14 @@ def get_deal(rt: Runtime, deal_id: str) -> Deal:
 def update_deal(rt: Runtime, deal_id: str, patch: DealPatch, now: datetime) -> Deal:
     deal = get_deal(rt, deal_id)
     updated = deal.model_copy(update=patch.model_dump(exclude_unset=True) | {"updated_at": now})
-    operations = [rt.store.deals.save_op(updated)]
+    operations = []
+    ending = deal_reactivation.status_changed(deal, updated, now)  # a status change ends a reactivation wait
+    if ending is not None:
+        updated = ending.deal
+        if ending.cancel_timer_id:
+            operations.append(rt.store.flows.timer_end_op(ending.cancel_timer_id, "cancelled", now,
+                                                          note="deal status changed"))
+    operations.append(rt.store.deals.save_op(updated))
     contact = rt.store.contacts.get(deal.contact_id)
     if contact is not None and (changed := _with_open_deal(contact, updated, now)) is not None:
         operations.append(rt.store.contacts.save_op(changed))
@@ -305,6 +314,9 @@ def complete_task(rt: Runtime, task_id: str, data: TaskCompletion, now: datetime
         return task  # completing twice is a no-op
     if task.status == TaskStatus.CANCELLED:
         raise ConflictError(f"task {task_id} was cancelled")
+    if task.workflow == ESCALATION and data.resolved is None:
+        raise InvalidRequestError("resolved: an escalation task needs it: true ends the escalation and the marketing "
+                                  "pause, false keeps them until the client's satisfaction is neutral or positive")
     done = task.model_copy(update={"status": TaskStatus.DONE, "completed_at": now, "resolved": data.resolved,
                                    "completed_by": data.completed_by or caller, "resolution": data.resolution})
     return rt.store.tasks.save(done)

@@ -5,12 +5,12 @@ nothing due and does nothing."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from aws_lambda_powertools.metrics import MetricUnit
 
 from crm_automation.domain import escalation as flow
-from crm_automation.domain.models import Contact, Task, TaskStatus
+from crm_automation.domain.models import COMPLAINT_KINDS, Contact, Task, TaskStatus
 from crm_automation.errors import ConcurrentWriteError
 from crm_automation.observability import logger, metrics
 from crm_automation.services.runtime import Runtime
@@ -45,8 +45,9 @@ def _decide(rt: Runtime, contact_id: str, now: datetime) -> str:
 
 def _escalate(rt: Runtime, contact: Contact, now: datetime) -> str:
     store = rt.store
-    plan = flow.plan_escalation(contact, store.activities.by_contact(contact.contact_id),
-                                store.deals.by_contact(contact.contact_id), now, rt.settings)
+    since = now - timedelta(days=rt.settings.escalation_context_days)
+    complaints = store.activities.by_contact_since(contact.contact_id, since, COMPLAINT_KINDS)
+    plan = flow.plan_escalation(contact, complaints, store.deals.by_contact(contact.contact_id), now, rt.settings)
     store.transact([store.contacts.save_op(plan.contact), store.tasks.create_op(plan.task)])
     metrics.add_metric(name="EscalationsOpened", unit=MetricUnit.Count, value=1)
     logger.info("Dissatisfaction escalated", extra={"contact_id": contact.contact_id, "task_id": plan.task.task_id,
@@ -81,8 +82,7 @@ def _resolve_by_task(rt: Runtime, task: Task, now: datetime) -> str:
     contact = rt.store.contacts.get(task.contact_id)
     if contact is None or not flow.task_resolves(contact, task):
         return "nothing to resolve"
-    resolved = flow.resolve(contact, "task", task.completed_by, task.resolution, now, rt.settings)
-    rt.store.transact([rt.store.contacts.save_op(resolved)])
+    rt.store.contacts.save(flow.resolve(contact, "task", task.completed_by, task.resolution, now, rt.settings))
     _resolved(contact, "task")
     return "resolved by task"
 

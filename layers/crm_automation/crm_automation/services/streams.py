@@ -31,6 +31,8 @@ def _reason(error: Exception) -> str:
     if isinstance(error, ValidationError):  # the location only: the input may hold personal data
         first = error.errors()[0]
         return f"ValidationError: {'.'.join(str(p) for p in first['loc'])}: {first['type']}"
+    if isinstance(error, UnknownSatisfaction):  # not the value itself: it is free text someone typed
+        return "UnknownSatisfaction: a satisfaction value that is not on the configured scale"
     return f"{type(error).__name__}: {error}"
 
 
