@@ -1,5 +1,9 @@
 """`make bench`: benchmarks that print ratios measured in one run (never absolute timings as pass/fail).
 
+dead-deal scan read ratio: a deals table of N deals (default 50,000) in the shapes a pipeline has (open and
+active, closed, in the reactivation flow, in the cool-down after one, ~1 % silent for 90 days since yesterday); the
+deal scan runs from its schedule, and we count the items it read against the table size.
+
 escalation latency and filtering: on the emulated template served over real HTTP (`make local`'s server), a PATCH
 of a contact's satisfaction to "Vysoká nespokojenost"; the latency is from sending the request to seeing both the
 lead's task and the marketing pause in the tables (median and 95th percentile of many, and relative to a plain
@@ -31,7 +35,7 @@ from rich.console import Console
 from rich.table import Table
 
 from crm_automation.adapters import dynamodb
-from crm_automation.domain.models import Contact, InactivityState
+from crm_automation.domain.models import Contact, Deal, DealReactivation, DealStatus, InactivityState
 from crm_automation.settings import Settings
 from crm_local import LocalCloud
 
@@ -95,6 +99,54 @@ def bench_scan(contacts: int, due_share: float, console: Console) -> dict[str, f
         raise SystemExit(f"scan enrolled {enrolled} contacts but {due} were due ({firing})")
     return {"contacts": contacts, "due": due, "enrolled": enrolled, "items_read": index_reads,
             "ratio": index_reads / contacts, "scan_seconds": scan_seconds}
+
+
+def _deals(n: int, due_share: float, rng: random.Random):
+    stale = timedelta(days=90)
+    for i in range(n):
+        roll = rng.random()
+        kwargs: dict = {"status": DealStatus.OPEN}
+        if roll < due_share:  # silent for 90 days since the last run: due today
+            last = NOW - stale - timedelta(hours=rng.randint(0, 23))
+        elif roll < 0.55:  # open, recent activity
+            last = NOW - timedelta(days=rng.randint(0, 88))
+        elif roll < 0.85:  # closed
+            last = NOW - timedelta(days=rng.randint(0, 900))
+            kwargs["status"] = rng.choice([DealStatus.WON, DealStatus.LOST])
+        else:  # silent, but in the flow now or in its cool-down after one
+            last = NOW - timedelta(days=rng.randint(100, 400))
+            state = rng.choice(["waiting", "called", "ended"])
+            kwargs["reactivation"] = DealReactivation(
+                enrolment_id=f"e-{i}", trigger="stale", started_at=NOW - timedelta(days=rng.randint(1, 80)),
+                last_activity_at=last, state=state, send_timer_id=f"s-{i}")
+        yield Deal(deal_id=f"d-{i:07d}", contact_id=f"c-{i:07d}", owner="petr.svoboda", title=f"Obchod {i}",
+                   value=Decimal(rng.choice([15000, 85000, 250000])), last_activity_at=last,
+                   created_at=last - timedelta(days=30), updated_at=last, **kwargs)
+
+
+def bench_deal_scan(deals: int, due_share: float, console: Console) -> dict[str, float]:
+    warnings.filterwarnings("ignore", message="No application metrics to publish")
+    rng = random.Random(11)
+    scan_at = NOW + timedelta(minutes=15)  # 06:15 Prague
+    with LocalCloud(template=str(ROOT / "template.yaml"), start=NOW - timedelta(minutes=5), quiet=True) as cloud:
+        settings = Settings(deals_table=cloud.physical_name("DealsTable"))
+        resource = boto3.resource("dynamodb", endpoint_url=cloud.endpoint_url, region_name="eu-central-1")
+        repo = dynamodb.Store(settings, resource).deals
+        due = 0
+        with resource.Table(settings.deals_table).batch_writer() as batch:
+            for deal in _deals(deals, due_share, rng):
+                due += int(deal.status == DealStatus.OPEN and deal.reactivation is None
+                           and deal.last_activity_at <= scan_at - timedelta(days=90))
+                batch.put_item(Item=repo.to_item(deal))
+        cloud.skip_stream_backlog()
+        console.print(f"loaded {deals:,} deals, {due:,} of them due today")
+        dynamodb.stats.reset()
+        cloud.fire("DealScanFunction", "Daily", at=scan_at)
+        items_read = dynamodb.stats.items_read
+        enrolled = sum(1 for _ in cloud.client("dynamodb").scan(TableName=cloud.physical_name("FlowsTable"))["Items"])
+    if enrolled != due:
+        raise SystemExit(f"deal scan enrolled {enrolled} deals but {due} were due")
+    return {"deals": deals, "due": due, "enrolled": enrolled, "items_read": items_read, "ratio": items_read / deals}
 
 
 def table_count(cloud: LocalCloud, logical_id: str) -> int:
@@ -167,6 +219,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--contacts", type=int, default=100_000)
     parser.add_argument("--due-share", type=float, default=0.01)
+    parser.add_argument("--deals", type=int, default=50_000)
     parser.add_argument("--escalations", type=int, default=100)
     parser.add_argument("--unrelated-updates", type=int, default=1000)
     args = parser.parse_args()
@@ -185,6 +238,16 @@ def main() -> None:
                   "handlers' own work, not AWS's stream delivery delay (typically well under a second in AWS).")
     if e["invocations"] or e["median"] >= 1.0:
         raise SystemExit("escalation goals missed: unrelated updates invoked the function or the median is >= 1 s")
+    d = bench_deal_scan(args.deals, args.due_share, console)
+    table = Table(title="Daily dead-deal scan: items read relative to the deals table (one run)")
+    for column in ("deals", "due today", "enrolled", "items read by the scan", "read ratio (goal <= 0.02)"):
+        table.add_column(column, justify="right")
+    table.add_row(f"{d['deals']:,}", f"{d['due']:,}", f"{d['enrolled']:,}", f"{d['items_read']:,}", f"{d['ratio']:.4f}")
+    console.print(table)
+    console.print("Deals in the flow or in its cool-down are not read: the sparse ReactivationDue index is keyed by "
+                  "the instant a deal becomes due (90 days after its last activity, or the end of its cool-down).")
+    if d["ratio"] > 0.02:
+        raise SystemExit(f"deal scan read ratio {d['ratio']:.4f} exceeds the 0.02 goal")
     r = bench_scan(args.contacts, args.due_share, console)
     table = Table(title="Daily inactivity scan: items read relative to the contacts table (one run)")
     for column in ("contacts", "due today", "enrolled", "items read by the scan", "read ratio (goal <= 0.02)",

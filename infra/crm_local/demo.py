@@ -32,8 +32,8 @@ START = datetime(2026, 3, 2, 4, 0, tzinfo=UTC)  # Monday 05:00 in Prague, before
 END = datetime(2026, 6, 30, 18, 0, tzinfo=UTC)
 SWEEP_RESOLUTION = timedelta(hours=6)
 ROOT = Path(__file__).resolve().parents[2]
-# Template parameters of the demo deployment: the sample CRM's sales team leads.
-PARAMETERS = {"TeamLeads": json.dumps(sample_data.TEAM_LEADS)}
+# Template parameters of the demo deployment: the sample CRM's sales team leads and owners' names in e-mails.
+PARAMETERS = {"TeamLeads": json.dumps(sample_data.TEAM_LEADS), "Owners": json.dumps(sample_data.OWNER_PROFILES)}
 VERY_UNHAPPY = "Vysoká nespokojenost"
 
 OUTCOME_CS = {
@@ -74,6 +74,7 @@ class DemoResult:
     filtered: dict[str, int]
     events: list[tuple[str, str]] = field(default_factory=list)
     bus_events: list[dict[str, Any]] = field(default_factory=list)  # what went out on the EventBridge bus
+    deals: list[dict[str, Any]] = field(default_factory=list)
 
     def enrolled(self) -> list[dict[str, Any]]:
         return [c for c in self.contacts.values() if c.get("inactivity")]
@@ -154,6 +155,19 @@ def run_scenario(cloud: Any, *, background: int = 240, say: Any = None) -> DemoR
     })[::2], "reply")
     note("Martin Kučera odpověděl na e-mail → vypadl z flow, štítek odebrán, follow-up zrušen")
 
+    # Day 6 too: Veronika Malá answers the deal reactivation e-mail she got on day 1 (her deal was 100 days quiet)
+    _check(*cloud.http("POST", "/activities", json={
+        "activity_id": "story-deal-replies-reply", "contact_id": "story-deal-replies", "kind": "email_in",
+        "subject": "Re: Nový e-shop – je to pro vás stále aktuální?",
+        "summary": "E-shop chceme spustit na podzim, ozvěte se v srpnu.",
+    })[::2], "deal reply")
+    note("Veronika Malá odpověděla na reaktivační e-mail k obchodu „Nový e-shop“ → čekání skončilo, úkol nebude")
+
+    # ... and Martin Král postpones the office refurbishment deal of Ondřej Kratochvíl
+    _check(*cloud.http("PATCH", "/deals/story-deal-postponed-d0", json={"status": "postponed"})[::2], "postpone")
+    note("Obchod „Rekonstrukce kanceláří“ (Ondřej Kratochvíl) přepnut na „Odloženo“ → osobní e-mail od "
+         "Martina Krále při nejbližším průchodu časovačů, pak 14 dní čekání")
+
     # Day 10: Lucie Veselá's owner completes the review task
     cloud.advance(timedelta(days=4), rate_resolution=SWEEP_RESOLUTION)
     task_id = next(t["task_id"] for t in _scan(cloud, "TasksTable") if t.get("contact_id") == "story-owner-acts")
@@ -209,7 +223,23 @@ def run_scenario(cloud: Any, *, background: int = 240, say: Any = None) -> DemoR
         filtered=dict(cloud.filtered),
         events=events,
         bus_events=cloud.bus_events(),
+        deals=_scan(cloud, "DealsTable"),
     )
+
+
+def _deal_outcome(reactivation: dict[str, Any]) -> str:
+    state, outcome = reactivation["state"], reactivation.get("outcome")
+    if state == "waiting":
+        return "čeká na reakci (14 dní)"
+    if state == "sending":
+        return "e-mail se odesílá"
+    if outcome == "reaction":
+        return "klient zareagoval → bez úkolu"
+    if outcome == "status_changed":
+        return "změněn stav obchodu → bez úkolu"
+    if reactivation.get("email") == "skipped":
+        return f"e-mail nešel ({reactivation.get('skip_reason')}) → hned úkol zavolat"
+    return "bez reakce → úkol „Reaktivační hovor“"
 
 
 def _name(contact: dict[str, Any]) -> str:
@@ -304,6 +334,28 @@ def print_report(result: DemoResult, console: Console, story: list[sample_data.S
                                 f"{task.get('title')}\n{task.get('owner')}, do {cz_date(task['due_date'])}, "
                                 f"{task.get('status')}" if task else "–", now_state, how)
     console.print(escalations)
+
+    in_flow = [d for d in result.deals if d.get("reactivation")]
+    outcomes = Counter(_deal_outcome(d["reactivation"]) for d in in_flow)
+    summary = Table(title=f"Reaktivace obchodů (seed 002): {len(in_flow)} obchodů zařazeno", title_justify="left")
+    summary.add_column("Stav / výsledek")
+    summary.add_column("Obchodů", justify="right")
+    for outcome, count in outcomes.most_common():
+        summary.add_row(outcome, str(count))
+    console.print(summary)
+    story_deals = [d for d in in_flow if str(d["deal_id"]).startswith("story-")]
+    detail = Table(title="Reaktivace obchodů – modelové případy", title_justify="left", show_lines=True)
+    for column in ("Obchod", "Klient", "Spouštěč", "E-mail", "Výsledek", "Úkol"):
+        detail.add_column(column)
+    for d in sorted(story_deals, key=lambda d: d["reactivation"]["started_at"]):
+        r = d["reactivation"]
+        contact = result.contacts.get(d["contact_id"], {})
+        task = next((t for t in result.tasks if t["task_id"] == r.get("task_id")), None)
+        detail.add_row(d["title"], _name(contact), {"postponed": "Odloženo", "stale": "90 dní bez aktivity"}[r["trigger"]],
+                       f"{r.get('email') or '–'} {cz_date(r['email_at']) if r.get('email_at') else ''}".strip(),
+                       _deal_outcome(r),
+                       f"{task['title']}\n{task['description'].splitlines()[0]}" if task else "–")
+    console.print(detail)
 
     published = Counter(e["detail-type"] for e in result.bus_events)
     bus = Table(title=f"Události na EventBridge sběrnici: {len(result.bus_events)}", title_justify="left")

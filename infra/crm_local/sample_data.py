@@ -106,7 +106,7 @@ def story_contacts(start: datetime) -> list[StoryContact]:
                      person("owner-acts", "Lucie", "Veselá", 220, owner="jana.dvorakova")),
         StoryContact("later", "Zneaktivní se až během dema (180 dní uplyne za 40 dní): zařazen později",
                      person("later", "Hana", "Horáková", 140, company="Kavárna U Horáků", owner="lucie.horakova")),
-        StoryContact("open-deal", "Mlčí 300 dní, ale má otevřený obchod: do flow nepatří (řeší ho obchod)",
+        StoryContact("open-deal", "Mlčí 300 dní, ale má otevřený obchod: do flow neaktivity nepatří, obchod ale projde reaktivací (e-mail, pak hovor)",
                      person("open-deal", "Petra", "Němcová", 300, owner="martin.kral"),
                      deals=[{"title": "Upgrade na verzi Pro", "value": 85000, "status": "open"}]),
         StoryContact("active", "Aktivní zákaznice (nákup před 20 dny): nic se neděje",
@@ -123,12 +123,29 @@ def story_contacts(start: datetime) -> list[StoryContact]:
                          {"kind": "ticket", "days_ago": 4, "subject": "Servisní technik nedorazil",
                           "summary": "Výjezd domluvený na pondělí se nekonal, linka stojí."},
                      ]),
+        StoryContact("deal-postponed", "Obchod přepnut na „Odloženo“: osobní e-mail od obchodníka, bez reakce "
+                     "→ po 14 dnech úkol „Reaktivační hovor“",
+                     person("deal-postponed", "Ondřej", "Kratochvíl", 12, company="Kratochvíl Stavby s.r.o.",
+                            owner="martin.kral"),
+                     deals=[{"title": "Rekonstrukce kanceláří", "value": 420000, "status": "open"}]),
+        StoryContact("deal-replies", "Obchod 100 dní bez aktivity: denní kontrola pošle e-mail, klientka odpoví "
+                     "→ čekání končí, žádný úkol",
+                     person("deal-replies", "Veronika", "Malá", 100, company="Malá Design", owner="jana.dvorakova"),
+                     deals=[{"title": "Nový e-shop", "value": 96000, "status": "open"}]),
         StoryContact("paused", "Neaktivní klientka ohodnocena „Vysoká nespokojenost“: po 30 dnech žádný "
                      "reaktivační e-mail (pozastaveno); spokojenost „Neutrální“ pauzu zruší",
                      person("paused", "Alena", "Svobodová", 205, company="Cukrárna Svobodová",
                             owner="lucie.horakova")),
     ]
 
+
+# How each owner appears in e-mails sent in their name (template parameter Owners).
+OWNER_PROFILES = {
+    "petr.svoboda": {"name": "Petr Svoboda", "email": "petr.svoboda@example.cz"},
+    "jana.dvorakova": {"name": "Jana Dvořáková", "email": "jana.dvorakova@example.cz"},
+    "martin.kral": {"name": "Martin Král", "email": "martin.kral@example.cz"},
+    "lucie.horakova": {"name": "Lucie Horáková", "email": "lucie.horakova@example.cz"},
+}
 
 # Sales team leads (template parameter TeamLeads): who gets an escalation task for each owner's client.
 TEAM_LEADS = {"petr.svoboda": "marie.kralova", "jana.dvorakova": "marie.kralova", "martin.kral": "tomas.bartos",

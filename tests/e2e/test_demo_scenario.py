@@ -78,9 +78,12 @@ def test_a_contact_that_becomes_inactive_later_is_enrolled_on_that_day(result) -
     assert result.emails_to("hana.horakova@example.cz")
 
 
-def test_open_deal_and_active_contacts_are_left_alone(result) -> None:
+def test_open_deal_and_active_contacts_are_left_alone_by_the_inactivity_flow(result) -> None:
     for key in ("open-deal", "active"):
-        assert "inactivity" not in _story(result, key) and result.tasks_for(f"story-{key}") == []
+        assert "inactivity" not in _story(result, key)
+    assert result.tasks_for("story-active") == []
+    # the quiet contact's open deal is the deal workflow's business: reactivated there, not as an inactive contact
+    assert {t["workflow"] for t in result.tasks_for("story-open-deal")} == {"deal_reactivation"}
 
 
 def test_duplicate_delivery_of_the_first_scan_created_nothing(result) -> None:
@@ -90,8 +93,13 @@ def test_duplicate_delivery_of_the_first_scan_created_nothing(result) -> None:
 def test_every_task_is_due_on_a_working_day_and_every_email_went_to_an_enrolled_contact(result) -> None:
     assert all(is_working_day(date.fromisoformat(t["due_date"])) for t in result.tasks)
     enrolled = {c["email"] for c in result.enrolled() if c["inactivity"].get("outcome") == "email_sent"}
-    recipients = [e["to"].split("<")[-1].rstrip(">") for e in result.emails]
+    recipients = [e["to"].split("<")[-1].rstrip(">") for e in result.emails if e["workflow"] == "inactivity"]
     assert sorted(recipients) == sorted(enrolled) and len(recipients) == len(set(recipients))
+    deal_emails = [e for e in result.emails if e["workflow"] == "deal_reactivation"]
+    sent = [r for d in result.deals for r in [*d.get("reactivation_history", []), d.get("reactivation") or {}]
+            if r.get("email") == "sent"]
+    assert len(deal_emails) == len(sent) > 0  # one e-mail per enrolment that sent one
+    assert {e["workflow"] for e in result.emails} == {"inactivity", "deal_reactivation"}
 
 
 def test_unrelated_writes_never_invoke_the_activity_processor(result) -> None:
@@ -131,3 +139,34 @@ def test_every_escalation_action_went_out_on_the_bus(result) -> None:
     assert kinds["contact.marketing_paused"] == 2 and kinds["contact.marketing_resumed"] == 2
     assert kinds["task.created"] == len(result.tasks)  # every task, of every workflow
     assert result.invocations["EscalationFunction"] <= 4  # two escalations, two resolutions, nothing else
+
+
+def _deal(result, deal_id):
+    return next(d for d in result.deals if d["deal_id"] == deal_id)
+
+
+def test_a_postponed_deal_gets_the_owners_email_and_after_14_days_the_call_task(result) -> None:
+    deal = _deal(result, "story-deal-postponed-d0")
+    assert deal["reactivation"]["trigger"] == "postponed" and deal["reactivation"]["state"] == "called"
+    [mail] = [e for e in result.emails_to("ondrej.kratochvil@example.cz")]
+    message = message_from_bytes(Path(mail["path"]).read_bytes(), policy=policy.default)
+    assert message["From"] == "Martin Král <martin.kral@example.cz>"
+    assert message["Reply-To"] == "martin.kral@example.cz"
+    text = message.get_body(("plain",)).get_content()
+    assert text.startswith("Dobrý den, pane Kratochvíle,\n")
+    assert "ohledně „Rekonstrukce kanceláří“ pro Kratochvíl Stavby s.r.o." in text
+    [task] = [t for t in result.tasks_for("story-deal-postponed") if t.get("workflow") == "deal_reactivation"]
+    assert task["title"] == "Reaktivační hovor - Klient Ondřej Kratochvíl nereagoval na e-mail."
+    # last activity 18 February (12 days before the start); postponed and e-mailed 6 March; task 20 March
+    assert task["description"].startswith("Prosím, kontaktuj telefonicky klienta Ondřej Kratochvíl. "
+                                          "Poslední aktivita před 30 dny. Odeslán automatický e-mail před 14 dny")
+    assert task["due_date"] == "2026-03-23"  # Friday 20 March -> the next working day, Monday
+
+
+def test_a_reply_ends_the_deal_wait_and_no_task_follows(result) -> None:
+    deal = _deal(result, "story-deal-replies-d0")
+    first, *later = [*deal.get("reactivation_history", []), deal["reactivation"]]
+    assert first["trigger"] == "stale" and (first["state"], first["outcome"]) == ("ended", "reaction")
+    assert not any(t["created_at"] < "2026-04" for t in result.tasks_for("story-deal-replies"))
+    # her reply made the deal active again: it is due only 90 days after the reply (June), not after the cool-down
+    assert all(r["started_at"] >= "2026-06-04" for r in later)

@@ -100,8 +100,10 @@ def test_a_reaction_ends_the_wait_at_once_and_no_task_follows(cloud, reaction: s
     cloud.advance(SWEEP)
     response = cloud.http("POST", "/activities", json={"contact_id": "k1", "kind": reaction, "subject": "Re:"})
     assert response.status == 201
-    reactivation = _deal_state(cloud, deal_id)["reactivation"]
+    deal = _deal_state(cloud, deal_id)
+    reactivation = deal["reactivation"]
     assert (reactivation["state"], reactivation["outcome"]) == ("ended", "reaction")
+    assert deal["last_activity_at"].startswith("2026-03-02T04:16")  # the reaction made the deal active again
     wait = next(t for t in table_items(cloud, "FlowsTable") if t["pk"] == f"TIMER#{reactivation['wait_timer_id']}")
     assert wait["state"] == "cancelled"
     cloud.advance(timedelta(days=15), rate_resolution=timedelta(hours=6))

@@ -47,6 +47,8 @@ def apply(rt: Runtime, activity: Activity, now: datetime) -> str:
         ending = deal_reactivation.reaction(changed, activity, now)  # the client reacted: the wait is over
         if ending is not None:
             changed = ending.deal
+            if activity.occurred_at > changed.last_activity_at:  # the reaction is about this deal: it is alive
+                changed = changed.model_copy(update={"last_activity_at": activity.occurred_at})
             if ending.cancel_timer_id:
                 operations.append(store.flows.timer_end_op(ending.cancel_timer_id, "cancelled", now,
                                                            note="client reacted"))
