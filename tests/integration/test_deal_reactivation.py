@@ -223,3 +223,65 @@ def test_the_deal_scan_reads_only_due_deals(cloud) -> None:
     report = deal_reactivation.run_scan(rt, datetime(2026, 3, 2, 5, 15, tzinfo=UTC))
     assert report["enrolled"] == 2
     assert dynamodb.stats.items_read == 2  # the two due deals, nothing else
+
+
+def test_the_send_step_run_twice_directly_sends_once(cloud) -> None:
+    from crm_automation.services import deal_reactivation as service
+
+    deal_id = _deal(cloud)
+    _postpone(cloud, deal_id)
+    rt = runtime_for(cloud)
+    timer = rt.store.flows.get_timer(_deal_state(cloud, deal_id)["reactivation"]["send_timer_id"])
+    assert timer is not None
+    assert service.send(rt, timer, cloud.clock.now()) == "e-mail sent, waiting"
+    # the same (stale) timer object again, as a worker holding an old read would: ledger + conditions hold
+    with pytest.raises(Exception, match="ConditionalCheckFailed|TransactionCanceled"):
+        service.send(rt, timer.model_copy(), cloud.clock.now())
+    assert len(cloud.mail_messages) == 1
+    assert len([t for t in table_items(cloud, "FlowsTable") if t.get("kind") == "deal_reactivation_wait"]) == 1
+
+
+def test_a_crash_after_the_send_was_confirmed_resumes_into_the_wait(cloud, monkeypatch) -> None:
+    from crm_automation.adapters.dynamodb import Store
+
+    deal_id = _deal(cloud)
+    _postpone(cloud, deal_id)
+    rt = runtime_for(cloud)
+    send_id = _deal_state(cloud, deal_id)["reactivation"]["send_timer_id"]
+    original = Store.transact
+    failing = {"once": True}
+
+    def die_in_final_transaction(self, operations):
+        creates_wait = any(op.get("Put", {}).get("Item", {}).get("kind") == "deal_reactivation_wait" for op in operations)
+        if creates_wait and failing.pop("once", False):
+            raise RuntimeError("Lambda killed after the send was confirmed")
+        return original(self, operations)
+
+    monkeypatch.setattr(Store, "transact", die_in_final_transaction)
+    with pytest.raises(RuntimeError):
+        timers.fire(rt, send_id, cloud.clock.now())
+    assert timers.fire(rt, send_id, cloud.clock.now() + timedelta(minutes=1)) == "e-mail sent, waiting"
+    assert len(cloud.mail_messages) == 1
+    sent = [a for a in table_items(cloud, "ActivitiesTable") if a.get("workflow") == "deal_reactivation"]
+    assert len(sent) == 1 and sent[0]["deal_id"] == deal_id
+
+
+def test_a_reply_naming_one_deal_does_not_end_another_deals_wait(cloud) -> None:
+    first = _deal(cloud)
+    response = cloud.http("POST", "/deals", json={"deal_id": "d-k1-b", "contact_id": "k1", "title": "Druhý obchod",
+                                                  "last_activity_at": (START - timedelta(days=30)).isoformat()})
+    assert response.status == 201
+    for deal_id in (first, "d-k1-b"):
+        _postpone(cloud, deal_id)
+    cloud.advance(SWEEP)
+    cloud.http("POST", "/activities", json={"contact_id": "k1", "deal_id": first, "kind": "call"})
+    assert _deal_state(cloud, first)["reactivation"]["outcome"] == "reaction"
+    assert _deal_state(cloud, "d-k1-b")["reactivation"]["state"] == "waiting"
+    # a reply that names no deal ends the wait of every waiting deal of the contact
+    cloud.http("POST", "/activities", json={"contact_id": "k1", "kind": "email_in"})
+    assert _deal_state(cloud, "d-k1-b")["reactivation"]["outcome"] == "reaction"
+
+
+def test_a_contact_name_with_a_line_break_is_refused(cloud) -> None:
+    response = cloud.http("POST", "/contacts", json={"last_name": "Novák\r\nBcc: x@example.cz", "owner": "petr.svoboda"})
+    assert response.status == 422 and "last_name" in response.json()["message"]

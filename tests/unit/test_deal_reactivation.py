@@ -62,17 +62,17 @@ def test_the_owners_gender_for_the_first_person_verb() -> None:
 # -------------------------------------------------------------------- who is due
 
 
-def test_an_open_deal_is_due_90_days_after_its_last_activity() -> None:
+def test_an_open_deal_outside_the_flow_is_indexed_by_since_when_it_is_quiet() -> None:
     d = deal(last_activity_at=NOW - timedelta(days=10))
-    assert flow.due_at(d, S) == NOW + timedelta(days=80)
-    assert flow.due_at(deal(status=DealStatus.WON), S) is None
-    assert flow.due_at(enrolled(), S) is None  # in the flow: out of the index
+    assert flow.quiet_since(d) == NOW - timedelta(days=10)
+    assert flow.quiet_since(deal(status=DealStatus.WON)) is None
+    assert flow.quiet_since(enrolled()) is None  # in the flow: out of the index
 
 
 def test_after_an_enrolment_the_cooldown_decides_when_it_is_due_again() -> None:
     ended = flow.reaction(enrolled(), activity(kind=ActivityKind.EMAIL_IN, occurred_at=NOW), NOW)
     assert ended is not None
-    assert flow.due_at(ended.deal, S) == NOW + timedelta(days=90)
+    assert flow.quiet_since(ended.deal) == NOW  # the reaction (and the enrolment) count as touches
     assert not flow.can_enrol(ended.deal, "stale", NOW + timedelta(days=89), S)
     assert flow.can_enrol(ended.deal, "stale", NOW + timedelta(days=90), S)
     assert not flow.can_enrol(ended.deal.model_copy(update={"status": DealStatus.POSTPONED}), "postponed",

@@ -62,3 +62,7 @@ def test_english_template_exists_with_the_same_context() -> None:
 def test_time_ago_uses_czech_plural_forms(days: int, cs: str, en: str) -> None:
     assert time_ago(days, "cs") == cs
     assert time_ago(days, "en") == en
+
+
+def test_time_ago_today() -> None:
+    assert (time_ago(0, "cs"), time_ago(0, "en")) == ("dnes", "today")

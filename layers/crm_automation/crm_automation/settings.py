@@ -46,6 +46,7 @@ class Settings(BaseSettings):
     # e-mail
     sender_email: str = "obchod@example.cz"
     sender_name: str = "Obchodní tým"
+    sender_identity: str = "example.cz"  # the verified SES identity (a domain, or one address)
     ses_configuration_set: str | None = None
     templates_dir: Path = PACKAGE_DIR / "templates"
 

@@ -20,7 +20,7 @@ import boto3
 from boto3.dynamodb.conditions import Attr, Key
 from botocore.exceptions import ClientError
 
-from crm_automation.domain.deal_reactivation import due_at as reactivation_due_at
+from crm_automation.domain.deal_reactivation import quiet_since
 from crm_automation.domain.escalation import needs_escalation, needs_resolution
 from crm_automation.domain.inactivity import is_candidate
 from crm_automation.domain.models import Activity, Contact, Deal, Task, Timer
@@ -214,10 +214,10 @@ class DealsRepo:
 
     def to_item(self, deal: Deal) -> dict[str, Any]:
         item = _item(deal)
-        due = reactivation_due_at(deal, self.store.settings)
-        if due is not None:  # sparse ReactivationDue index: open deals outside the flow, keyed by when they are due
+        since = quiet_since(deal)
+        if since is not None:  # sparse ReactivationDue index: open deals outside the flow, keyed by quiet-since
             item["rd_shard"] = shard_of(deal.deal_id, self.store.settings.deal_shards)
-            item["rd_due"] = fmt_time(due)
+            item["rd_since"] = fmt_time(since)
         return item
 
     def get(self, deal_id: str) -> Deal | None:
@@ -228,12 +228,12 @@ class DealsRepo:
         stored = deal.model_copy(update={"version": deal.version + 1})
         return _put(self.table, self.to_item(stored), "deal_id", None if new else deal.version)
 
-    def due_for_reactivation(self, now: datetime) -> Iterator[Deal]:
-        """Open deals whose reactivation is due (silent long enough, cool-down over): reads only those."""
+    def quiet_since_before(self, cutoff: datetime) -> Iterator[Deal]:
+        """Open deals outside the reactivation flow, quiet since `cutoff` or longer: reads only those."""
         for shard in range(self.store.settings.deal_shards):
             items = self.store.query(
                 TableName=self.table, IndexName="ReactivationDue",
-                KeyConditionExpression=Key("rd_shard").eq(str(shard)) & Key("rd_due").lte(fmt_time(now)),
+                KeyConditionExpression=Key("rd_shard").eq(str(shard)) & Key("rd_since").lte(fmt_time(cutoff)),
             )
             for item in items:
                 yield Deal.model_validate(item)

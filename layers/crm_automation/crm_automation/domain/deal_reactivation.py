@@ -9,9 +9,9 @@ Flow of one deal::
                       |                                         wait over, no reaction: call task --> called
                       +-- a reaction (inbound e-mail, call, meeting) or a status change ----------> ended
 
-Re-entry: not before ``deal_reactivation_cooldown_days`` after the last enrolment. Open deals are in the sparse
-``ReactivationDue`` index keyed by the instant they become due (last activity + 90 days, or the end of the
-cool-down if later), so the daily scan reads only the deals that are due.
+Re-entry: not before ``deal_reactivation_cooldown_days`` after the last enrolment. Open deals outside the flow are
+in the sparse ``ReactivationDue`` index keyed by since when they have been quiet (the later of the last activity
+and the last enrolment), so the daily scan reads only the deals that are due.
 """
 
 from __future__ import annotations
@@ -40,15 +40,16 @@ WAIT_TIMER = "deal_reactivation_wait"
 REACTION_KINDS = frozenset({ActivityKind.EMAIL_IN, ActivityKind.CALL, ActivityKind.MEETING})
 
 
-def due_at(deal: Deal, settings: Settings) -> datetime | None:
-    """When the daily scan should enrol this deal, or None if it is not a scan candidate (not open, or in the
-    flow now). The adapter keys the sparse ReactivationDue index on it."""
+def quiet_since(deal: Deal) -> datetime | None:
+    """Since when an open deal outside the flow has been quiet, or None if it is not a scan candidate (not open, or
+    in the flow now). The last enrolment counts as a touch, so a deal is due again only after being quiet that
+    long since then too (the cool-down is checked on enrolment as well). The adapter keys the sparse
+    ReactivationDue index on it; the scan applies DEAL_STALE_DAYS at query time, so changing it needs no rewrite."""
     if deal.status != DealStatus.OPEN or deal.in_reactivation:
         return None
-    due = deal.last_activity_at + timedelta(days=settings.deal_stale_days)
     if deal.reactivation is not None:
-        due = max(due, deal.reactivation.started_at + timedelta(days=settings.deal_reactivation_cooldown_days))
-    return due
+        return max(deal.last_activity_at, deal.reactivation.started_at)
+    return deal.last_activity_at
 
 
 def can_enrol(deal: Deal, trigger: str, now: datetime, settings: Settings) -> bool:
@@ -106,11 +107,14 @@ def call_task(deal: Deal, contact: Contact | None, now: datetime, settings: Sett
     """The owner's call task: after the wait, or at once (with the reason) when no e-mail could go."""
     assert deal.reactivation is not None
     name = contact.name if contact else deal.title
-    days = (now - deal.last_activity_at).days  # the real last activity (automated e-mail does not count)
+    # the real last activity with the client, on this deal or not (the automated e-mail does not count)
+    last = max(deal.last_activity_at, contact.last_activity_at) if contact else deal.last_activity_at
+    days = (now - last).days
     if no_email_reason is None:
         title = settings.label("deal_call_task_title", name=name)
+        sent = deal.reactivation.email_at
         description = settings.label("deal_call_task_description", name=name, days=days,
-                                     wait=settings.deal_reactivation_wait_days)
+                                     wait=(now - sent).days if sent else settings.deal_reactivation_wait_days)
     else:
         title = settings.label("deal_call_task_title_no_email", name=name, reason=no_email_reason)
         description = settings.label("deal_call_task_description_no_email", name=name, days=days,

@@ -76,6 +76,8 @@ def build_message(
 
 def time_ago(days: int, locale: str) -> str:
     """'před 7 měsíci' / '7 months ago' with Czech plural forms."""
+    if days <= 0:
+        return "dnes" if locale == "cs" else "today"
     if locale == "cs":
         if days < 45:
             return f"před {days} dny" if days != 1 else "včera"

@@ -17,11 +17,14 @@ def _same(a: object, b: object) -> bool:
 
 
 def _deals_touched(rt: Runtime, activity: Activity, contact: Contact) -> list[Deal]:
-    """The activity's own deal, plus (for a client reaction) the contact's deals waiting in the reactivation flow:
-    a reply rarely says which deal it is about."""
-    ids = [activity.deal_id] if activity.deal_id else []
-    if activity.kind in deal_reactivation.REACTION_KINDS:
-        ids += [i for i in contact.open_deal_ids if i not in ids]
+    """The activity's own deal; or, for a client reaction that names no deal (a reply rarely says which deal it is
+    about), the contact's deals waiting in the reactivation flow."""
+    if activity.deal_id:
+        ids = [activity.deal_id]  # an activity about one deal is not a reaction to another deal's e-mail
+    elif activity.kind in deal_reactivation.REACTION_KINDS:
+        ids = list(contact.open_deal_ids)
+    else:
+        return []
     deals = [rt.store.deals.get(i) for i in ids]
     return [d for d in deals if d is not None and (d.deal_id == activity.deal_id or d.in_reactivation)]
 

@@ -51,7 +51,8 @@ def _satisfaction(value: str) -> str:
 Email = Annotated[str, AfterValidator(_email)]
 Satisfaction = Annotated[str, AfterValidator(_satisfaction),
                          Field(description="A value of the satisfaction scale, e.g. \"Vysoká nespokojenost\"")]
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200,
+                                        pattern=r"^[^\x00-\x1f\x7f]+$")]  # no line breaks or control characters
 Ident = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}$")]
 Label = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
 

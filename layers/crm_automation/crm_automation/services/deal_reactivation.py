@@ -6,7 +6,7 @@ nothing twice."""
 from __future__ import annotations
 
 from collections import Counter
-from datetime import datetime
+from datetime import datetime, timedelta
 from email.message import EmailMessage
 
 from aws_lambda_powertools.metrics import MetricUnit
@@ -26,7 +26,7 @@ TEMPLATE = "deal_reactivation"
 def run_scan(rt: Runtime, now: datetime) -> dict[str, object]:
     """Enrol every open deal that has been silent long enough (reads the due slice of ReactivationDue only)."""
     outcomes: Counter[str] = Counter()
-    for deal in rt.store.deals.due_for_reactivation(now):
+    for deal in rt.store.deals.quiet_since_before(now - timedelta(days=rt.settings.deal_stale_days)):
         outcomes[enrol(rt, deal, "stale", now)] += 1
     metrics.add_metric(name="DealsEnrolled", unit=MetricUnit.Count, value=outcomes["enrolled"])
     report = {"scanned": sum(outcomes.values()), **outcomes}
@@ -111,16 +111,22 @@ def _send_email(rt: Runtime, deal: Deal, contact: Contact, now: datetime) -> Del
         "greeting": greeting(contact.first_name, contact.last_name, settings.locale),
         "deal_title": deal.title,
         "company": contact.company,
-        "last_contact": time_ago((now - deal.last_activity_at).days, settings.locale),
+        # the last interaction with the client, on this deal or not (a call without the deal's id counts too)
+        "last_contact": time_ago((now - max(deal.last_activity_at, contact.last_activity_at)).days, settings.locale),
         "owner_name": owner.name,
         # "Chtěl" / "Chtěla" bych from a configured owner's name; the team's default name writes "Chtěli bychom"
         "owner_gender": gender_of(owner.name) if deal.owner in settings.owners else None,
     }
     rendered = render(settings.templates_dir, TEMPLATE, settings.locale, context)
-    sender_domain = settings.sender_email.rsplit("@", 1)[-1].lower()
-    # From must be on the verified SES identity: the owner's own address when it is, else the team address
-    from_address = owner.email if owner.email and owner.email.rsplit("@", 1)[-1].lower() == sender_domain \
-        else settings.sender_email
+    if deal.owner not in settings.owners:
+        logger.warning("Owner has no profile in OWNERS: the e-mail goes in the team's name, without Reply-To",
+                       extra={"owner": deal.owner})
+        metrics.add_metric(name="OwnerProfileMissing", unit=MetricUnit.Count, value=1)
+    # From must be covered by the verified SES identity: the owner's own address when the identity is their
+    # domain, else the team address (the owner is then in the display name and Reply-To)
+    identity = settings.sender_identity.lower()
+    on_identity = bool(owner.email) and "@" not in identity and owner.email.rsplit("@", 1)[-1].lower() == identity
+    from_address = owner.email if on_identity and owner.email else settings.sender_email
 
     def build() -> EmailMessage:
         return build_message(rendered, sender_email=from_address, sender_name=owner.name, to_email=contact.email,

@@ -52,11 +52,11 @@ def deliver_once(store: Store, mailer: Mailer, send_key: str, recipient_ref: str
                      extra={"send_key": send_key})
         metrics.add_metric(name="EmailOutcomeUnknown", unit=MetricUnit.Count, value=1)
         return Delivery("unknown")
+    message = build()  # before claiming: a message that cannot be built must not leave a claim ("unknown")
     try:
         store.flows.ledger_claim(send_key, now, recipient_ref)
     except ConcurrentWriteError as error:
         raise TransientError(f"send {send_key} claimed concurrently") from error
-    message = build()
     try:
         message_id = mailer.send(message, tags={"send_key": _tag(send_key)})
     except TransientError:
@@ -64,7 +64,8 @@ def deliver_once(store: Store, mailer: Mailer, send_key: str, recipient_ref: str
         raise
     except PermanentSendError as error:
         store.flows.ledger_set(send_key, "failed", now)
-        logger.warning("SES refused the message", extra={"send_key": send_key, "error": str(error)})
+        # the error text may quote the recipient's address: log its type only
+        logger.warning("SES refused the message", extra={"send_key": send_key, "error": type(error).__name__})
         metrics.add_metric(name="EmailRejected", unit=MetricUnit.Count, value=1)
         return Delivery("failed")
     store.transact([store.flows.ledger_set_op(send_key, "sent", now, message_id), *record(message_id)])
