@@ -336,19 +336,21 @@ def print_report(result: DemoResult, console: Console, story: list[sample_data.S
     console.print(escalations)
 
     in_flow = [d for d in result.deals if d.get("reactivation")]
-    outcomes = Counter(_deal_outcome(d["reactivation"]) for d in in_flow)
-    summary = Table(title=f"Reaktivace obchodů (seed 002): {len(in_flow)} obchodů zařazeno", title_justify="left")
+    passes = [(d, r) for d in in_flow for r in [*d.get("reactivation_history", []), d["reactivation"]]]
+    outcomes = Counter(_deal_outcome(r) for _, r in passes)
+    summary = Table(title=f"Reaktivace obchodů (seed 002): {len(in_flow)} obchodů, {len(passes)} průchodů "
+                          f"(po 90denní pauze se tichý obchod vrací)", title_justify="left")
     summary.add_column("Stav / výsledek")
-    summary.add_column("Obchodů", justify="right")
+    summary.add_column("Průchodů", justify="right")
     for outcome, count in outcomes.most_common():
         summary.add_row(outcome, str(count))
     console.print(summary)
-    story_deals = [d for d in in_flow if str(d["deal_id"]).startswith("story-")]
-    detail = Table(title="Reaktivace obchodů – modelové případy", title_justify="left", show_lines=True)
+    story_passes = [(d, r) for d, r in passes if str(d["deal_id"]).startswith("story-")]
+    detail = Table(title="Reaktivace obchodů – modelové případy (každý průchod)", title_justify="left",
+                   show_lines=True)
     for column in ("Obchod", "Klient", "Spouštěč", "E-mail", "Výsledek", "Úkol"):
         detail.add_column(column)
-    for d in sorted(story_deals, key=lambda d: d["reactivation"]["started_at"]):
-        r = d["reactivation"]
+    for d, r in sorted(story_passes, key=lambda pair: (pair[0]["title"], pair[1]["started_at"])):
         contact = result.contacts.get(d["contact_id"], {})
         task = next((t for t in result.tasks if t["task_id"] == r.get("task_id")), None)
         detail.add_row(d["title"], _name(contact), {"postponed": "Odloženo", "stale": "90 dní bez aktivity"}[r["trigger"]],
