@@ -37,6 +37,9 @@ class MailCollector:
         self.paths: list[Path] = []
         self.messages: list[EmailMessage] = []
         self._seen = 0
+        if self.out_dir is not None:  # a new run starts with an empty mail folder: no e-mails of an earlier run
+            for old in self.out_dir.glob("*.eml"):
+                old.unlink()
 
     def _backend(self) -> Any:
         from moto.ses.models import ses_backends

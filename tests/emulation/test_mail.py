@@ -34,3 +34,16 @@ def test_simple_send_is_written_as_eml(cloud: LocalCloud) -> None:
     message = email.message_from_bytes(cloud.mail_files[0].read_bytes(), policy=email.policy.default)
     assert message["Subject"] == "Ahoj" and message.get_content().strip() == "Dobrý den"
     assert len(cloud.mail_messages) == 2
+
+
+def test_a_new_run_starts_with_an_empty_mail_folder(tmp_path) -> None:
+    from datetime import UTC, datetime
+
+    from crm_local.mail import MailCollector
+
+    folder = tmp_path / "mail"
+    folder.mkdir()
+    (folder / "0001-2026-01-01-old@example.cz.eml").write_text("old run")
+    (folder / "notes.txt").write_text("not ours")
+    MailCollector(tmp_path, "123456789012", "eu-central-1", lambda: datetime.now(UTC))
+    assert sorted(p.name for p in folder.iterdir()) == ["notes.txt"]
