@@ -154,7 +154,7 @@ def test_a_postponed_deal_gets_the_owners_email_and_after_14_days_the_call_task(
     assert message["Reply-To"] == "martin.kral@example.cz"
     text = message.get_body(("plain",)).get_content()
     assert text.startswith("Dobrý den, pane Kratochvíle,\n")
-    assert "ohledně „Rekonstrukce kanceláří“ pro Kratochvíl Stavby s.r.o." in text
+    assert "ohledně „Rekonstrukce kanceláří“ pro Kratochvíl Stavby s.r.o. Chtěl bych" in text  # one full stop
     [task] = [t for t in result.tasks_for("story-deal-postponed") if t.get("workflow") == "deal_reactivation"]
     assert task["title"] == "Reaktivační hovor - Klient Ondřej Kratochvíl nereagoval na e-mail."
     # last activity 18 February (12 days before the start); postponed and e-mailed 6 March; task 20 March

@@ -66,3 +66,15 @@ def test_time_ago_uses_czech_plural_forms(days: int, cs: str, en: str) -> None:
 
 def test_time_ago_today() -> None:
     assert (time_ago(0, "cs"), time_ago(0, "en")) == ("dnes", "today")
+
+
+@pytest.mark.parametrize("template", ["inactivity_reactivation", "deal_reactivation"])
+@pytest.mark.parametrize("locale", ["cs", "en"])
+def test_a_company_name_ending_in_a_full_stop_gets_no_second_one(template: str, locale: str) -> None:
+    from crm_automation.settings import get_settings
+
+    context = {"first_name": "Jana", "last_name": "Nováková", "greeting": "Dobrý den,", "deal_title": "Servis",
+               "company": "Pekárna s.r.o.", "last_contact": "včera", "sender_name": "Tým", "owner_name": "Petr",
+               "owner_gender": "m"}
+    rendered = render(get_settings().templates_dir, template, locale, context)
+    assert "s.r.o.." not in rendered.text and "s.r.o.</strong>." not in rendered.html
