@@ -140,6 +140,18 @@ class MarketingPause(BaseModel):
     since: UtcDatetime
 
 
+Scalar = str | int | float | bool | Decimal | None
+
+
+class DealBrief(BaseModel):
+    """What a contact's record keeps of each of its deals, so a segment can filter on deal status and loss reason
+    without reading the deals table (kept in step by the CRM service on every deal write)."""
+
+    deal_id: str
+    status: DealStatus
+    loss_reason: str | None = None  # "Důvod ztráty"
+
+
 class Contact(BaseModel):
     contact_id: str
     first_name: str | None = None
@@ -147,10 +159,11 @@ class Contact(BaseModel):
     email: str | None = None
     phone: str | None = None
     company: str | None = None
+    company_fields: dict[str, Scalar] = Field(default_factory=dict)  # e.g. {"industry": "Strojírenství", "employees": 120}
     owner: str
     tags: list[str] = Field(default_factory=list)
     categories: list[str] = Field(default_factory=list)
-    custom_fields: dict[str, str | int | float | bool | Decimal | None] = Field(default_factory=dict)
+    custom_fields: dict[str, Scalar] = Field(default_factory=dict)
     satisfaction: str | None = None  # "Spokojenost", a value of the configured scale
     satisfaction_level: SatisfactionLevel | None = None
     satisfaction_at: UtcDatetime | None = None
@@ -167,6 +180,8 @@ class Contact(BaseModel):
     last_activity_at: UtcDatetime
     lifetime_revenue: Decimal = Decimal("0")
     open_deal_ids: list[str] = Field(default_factory=list)
+    deals: list[DealBrief] = Field(default_factory=list)  # every deal of the contact, open or closed
+    lead_score: int = 0
     inactivity: InactivityState | None = None
     created_at: UtcDatetime
     updated_at: UtcDatetime
