@@ -13,15 +13,21 @@ Example::
         cloud.invocations["ActivityProcessorFunction"], cloud.filtered["ActivityProcessorFunction"]
         cloud.mail_files                                                         # the .eml files written
         cloud.bus_events(), cloud.events_file                                    # what went over EventBridge
+        (message_id,) = cloud.message_ids_for("jana@example.cz")                  # SES events of sent mail
+        cloud.ses_event(message_id, "Click", link="https://example.cz/offer")    # the recipient clicks
+        cloud.ses_events                                                         # every SES event published
 
 Everything runs in this process: a moto server (``moto.server.ThreadedMotoServer`` bound to 127.0.0.1)
-holds the tables, queues, SES identities, Scheduler schedules, EventBridge buses and archives the template
-declares; the functions' handlers are imported and called directly, one invocation at a time, with the
-events Lambda would deliver. Streams and queues are pumped by :meth:`LocalCloud.settle` (called after every
-HTTP request and every scheduled run), schedules fire when :meth:`LocalCloud.advance` moves the one clock
-past them. Every event put on a bus of the template is kept (:meth:`LocalCloud.bus_events`) and written
-to ``<out_dir>/events.jsonl``; the engine taps each bus with a catch-all rule of its own (see
-:mod:`crm_local.buses`).
+holds the tables, queues, SNS topics and their SQS subscriptions, Secrets Manager secrets, SES identities and
+configuration sets, Scheduler schedules, EventBridge buses and archives the template declares; the functions'
+handlers are imported and called directly, one invocation at a time, with the events Lambda would deliver.
+Streams and queues are pumped by :meth:`LocalCloud.settle` (called after every HTTP request and every
+scheduled run), schedules fire when :meth:`LocalCloud.advance` moves the one clock past them. Every event put
+on a bus of the template is kept (:meth:`LocalCloud.bus_events`) and written to ``<out_dir>/events.jsonl``;
+the engine taps each bus with a catch-all rule of its own (see :mod:`crm_local.buses`). Mail sent with a
+configuration set that has an SNS event destination produces SES's events (Send, Delivery, Bounce ...; the
+mailbox simulator's addresses bounce or complain) on that topic, and :meth:`LocalCloud.ses_event` adds what a
+recipient does later (see :mod:`crm_local.ses_events`).
 """
 
 from __future__ import annotations
@@ -68,6 +74,7 @@ from crm_local.schedules import (
     parse_instant,
     parse_schedule_expression,
 )
+from crm_local.ses_events import SesEventPublisher, event_destinations
 from crm_local.streams import StreamConsumer
 from crm_local.template import FunctionSpec, Template, load_template
 
@@ -268,6 +275,8 @@ class LocalCloud:
         function_log: with ``quiet``, also append every invocation's captured output to this file (as
             CloudWatch Logs would keep it).
         max_settle_rounds: :meth:`settle` raises :class:`SettleError` beyond this many rounds.
+        secrets: ``{logical id: secret string}`` for ``AWS::SecretsManager::Secret`` resources, instead of their
+            ``SecretString`` or a generated one (a test that needs to know the value).
     """
 
     def __init__(
@@ -286,6 +295,7 @@ class LocalCloud:
         function_log: str | Path | None = None,
         max_settle_rounds: int = 10_000,
         history_size: int = 10_000,
+        secrets: Mapping[str, str] | None = None,
     ) -> None:
         if start is None:
             start = datetime.now(UTC).replace(second=0, microsecond=0)
@@ -305,6 +315,7 @@ class LocalCloud:
             self.function_log.write_text("")
         self.max_settle_rounds = max_settle_rounds
         self._parameters = dict(parameters or {})
+        self._secret_values = dict(secrets or {})
         self._requested_moto_port = moto_port
         self._requested_http_port = http_port
 
@@ -336,6 +347,7 @@ class LocalCloud:
         self.router: HttpRouter | None = None
         self._queue_urls_by_arn: dict[str, str] = {}
         self._mail: MailCollector | None = None
+        self._ses: SesEventPublisher | None = None
         self._bus_tap: BusTap | None = None
         self.clock: Any = None
 
@@ -374,6 +386,7 @@ class LocalCloud:
             self._create_consumers()
             self.router = HttpRouter(self.template, self.functions)
             self._mail = MailCollector(self.out_dir, self.account_id, self.region, self.clock.now)
+            self._ses = SesEventPublisher(self, event_destinations(self.template))
             if self._requested_http_port is not None:
                 self.serve_http(self._requested_http_port)
         except BaseException:
@@ -402,6 +415,7 @@ class LocalCloud:
 
             set_clock(self._previous_clock)
             self._previous_clock = None
+        moto_patches.use_clock(None)
         self._started = False
 
     def _start_moto(self) -> None:
@@ -421,6 +435,7 @@ class LocalCloud:
         self._previous_clock = get_clock()
         self.clock = FixedClock(self.start_time)
         set_clock(self.clock)
+        moto_patches.use_clock(self.clock.now)  # SNS notification and SES send timestamps
 
     def _base_environment(self) -> dict[str, str]:
         return {
@@ -477,6 +492,49 @@ class LocalCloud:
     def events_file(self) -> Path | None:
         """``<out_dir>/events.jsonl`` when there is an ``out_dir`` and the template has a bus, else ``None``."""
         return self._bus_tap.path if self._bus_tap is not None and self._bus_tap.buses else None
+
+    @property
+    def ses_events(self) -> list[dict[str, Any]]:
+        """Every SES event published to an event destination so far, in order (the SNS ``Message``, parsed)."""
+        with self._lock:
+            if self._ses is None:
+                return []
+            self._ses.collect()
+            return list(self._ses.events)
+
+    def message_ids_for(self, recipient: str) -> list[str]:
+        """The SES MessageIds of the messages sent to ``recipient`` (To, Cc or Bcc; case-insensitive), in order."""
+        with self._lock:
+            return self._ses.message_ids(recipient) if self._ses is not None else []
+
+    def ses_event(
+        self,
+        message_id: str,
+        event_type: str,
+        *,
+        link: str | None = None,
+        user_agent: str | None = None,
+        bounce_type: str = "Permanent",
+        recipient: str | None = None,
+        settle: bool = True,
+    ) -> dict[str, Any]:
+        """Publish what a recipient did with a message sent earlier, as SES event publishing would; return the event.
+
+        ``event_type``: ``"Open"``, ``"Click"`` (on ``link``, default the message's first HTML link), or a late
+        ``"Bounce"`` (``bounce_type`` ``Permanent``/``Transient``/``Undetermined``) or ``"Complaint"`` of
+        ``recipient`` (default: the first). The event carries the message's ``mail`` object (its tags too) and
+        goes to the destinations of its configuration set that match the type; then streams and queues settle
+        (``settle=False``: the notification waits in the subscribed queues).
+        """
+        with self._lock:
+            if self._ses is None:
+                raise RuntimeError("LocalCloud is not started")
+            event = self._ses.recipient_action(
+                message_id, event_type, link=link, user_agent=user_agent, bounce_type=bounce_type, recipient=recipient
+            )
+            if settle:
+                self.settle()
+            return event
 
     def client(self, service: str) -> Any:
         """A boto3 client for ``service`` against the moto server (cached)."""
@@ -561,6 +619,13 @@ class LocalCloud:
             self._create_queue(lid)
         for lid in queues:
             self._set_redrive(lid)
+        for lid in tpl.resources_of_type("AWS::SNS::Topic"):
+            self._create_topic(lid)
+        for lid in tpl.resources_of_type("AWS::SNS::Subscription"):
+            props = tpl.resolve(tpl.resources[lid].get("Properties") or {})
+            tpl.refs[lid] = self._subscribe(lid, str(props["TopicArn"]), props)
+        for lid in tpl.resources_of_type("AWS::SecretsManager::Secret"):
+            self._create_secret(lid)
         for lid in tpl.resources_of_type("AWS::SES::ConfigurationSet"):
             props = tpl.resolve(tpl.resources[lid].get("Properties") or {})
             name = self._name(lid, props.get("Name"))
@@ -615,6 +680,89 @@ class LocalCloud:
             arn = f"arn:aws:events:{self.region}:{self.account_id}:archive/{name}"
         tpl.refs[lid] = name
         tpl.attributes[(lid, "Arn")] = arn
+
+    def _create_topic(self, lid: str) -> None:
+        """The topic (``!Ref`` and ``.TopicArn``: its ARN, ``.TopicName``) and the subscriptions it lists."""
+        tpl = self.template
+        assert tpl is not None
+        props = tpl.resolve(tpl.resources[lid].get("Properties") or {})
+        name = self._name(lid, props.get("TopicName"))
+        keys = ("DisplayName", "FifoTopic", "ContentBasedDeduplication")
+        attributes = {k: _attr(props[k]) for k in keys if k in props}
+        if _flag(props.get("FifoTopic")) and not name.endswith(".fifo"):
+            name += ".fifo"
+        kwargs: dict[str, Any] = {"Name": name, "Attributes": attributes}
+        if props.get("Tags"):
+            kwargs["Tags"] = [{"Key": str(t["Key"]), "Value": str(t["Value"])} for t in props["Tags"]]
+        arn = self.client("sns").create_topic(**kwargs)["TopicArn"]
+        tpl.refs[lid] = arn
+        tpl.attributes[(lid, "TopicArn")] = arn
+        tpl.attributes[(lid, "TopicName")] = name
+        for subscription in props.get("Subscription") or []:
+            self._subscribe(lid, arn, subscription)
+
+    _SUBSCRIPTION_ATTRIBUTES = ("RawMessageDelivery", "FilterPolicy", "FilterPolicyScope", "RedrivePolicy")
+
+    def _subscribe(self, lid: str, topic_arn: str, props: Mapping[str, Any]) -> str:
+        """Subscribe an SQS queue to the topic (moto then delivers every Publish to it); other protocols (e-mail
+        to a person, Lambda, HTTP ...) are not emulated. Returns the subscription ARN (``!Ref``)."""
+        protocol, endpoint = str(props.get("Protocol", "")).lower(), str(props.get("Endpoint", ""))
+        if protocol != "sqs":
+            log.debug("%s: %s subscription to %s is not emulated (only sqs)", lid, protocol, topic_arn)
+            return f"{topic_arn}:{uuid.uuid5(uuid.NAMESPACE_URL, f'{lid}/{protocol}/{endpoint}')}"
+        attributes = {}
+        for key in self._SUBSCRIPTION_ATTRIBUTES:
+            if props.get(key) is not None:
+                value = props[key]
+                attributes[key] = json.dumps(value) if isinstance(value, (dict, list)) else _attr(value)
+        try:
+            response = self.client("sns").subscribe(
+                TopicArn=topic_arn, Protocol="sqs", Endpoint=endpoint, Attributes=attributes, ReturnSubscriptionArn=True
+            )
+        except ClientError as exc:  # e.g. a topic that is not in the template
+            log.warning("%s: subscription of %s to %s not created locally: %s", lid, endpoint, topic_arn, exc)
+            return f"{topic_arn}:{uuid.uuid5(uuid.NAMESPACE_URL, f'{lid}/sqs/{endpoint}')}"
+        return str(response["SubscriptionArn"])
+
+    def _create_secret(self, lid: str) -> None:
+        """The secret (``!Ref`` and ``.Id``: its ARN, as in CloudFormation), so functions can GetSecretValue it."""
+        tpl = self.template
+        assert tpl is not None
+        props = tpl.resolve(tpl.resources[lid].get("Properties") or {})
+        name = self._name(lid, props.get("Name"))
+        if lid in self._secret_values:
+            value = str(self._secret_values[lid])
+        elif props.get("SecretString") is not None:
+            value = str(props["SecretString"])
+        else:
+            value = self._generate_secret(props.get("GenerateSecretString") or {})
+        kwargs: dict[str, Any] = {"Name": name, "SecretString": value}
+        if props.get("Description"):
+            kwargs["Description"] = str(props["Description"])
+        if props.get("Tags"):
+            kwargs["Tags"] = [{"Key": str(t["Key"]), "Value": str(t["Value"])} for t in props["Tags"]]
+        arn = self.client("secretsmanager").create_secret(**kwargs)["ARN"]
+        tpl.refs[lid] = arn
+        tpl.attributes[(lid, "Id")] = arn
+
+    def _generate_secret(self, spec: Mapping[str, Any]) -> str:
+        """``GenerateSecretString``: a random password by its rules (GetRandomPassword on moto), put under
+        ``GenerateStringKey`` into ``SecretStringTemplate`` when there is one."""
+        flags = ("ExcludeNumbers", "ExcludePunctuation", "ExcludeUppercase", "ExcludeLowercase", "IncludeSpace")
+        kwargs: dict[str, Any] = {
+            "PasswordLength": int(spec.get("PasswordLength", 32)),
+            "RequireEachIncludedType": _flag(spec.get("RequireEachIncludedType", True)),
+            **{k: _flag(spec[k]) for k in flags if k in spec},
+        }
+        if spec.get("ExcludeCharacters"):
+            kwargs["ExcludeCharacters"] = str(spec["ExcludeCharacters"])
+        password = self.client("secretsmanager").get_random_password(**kwargs)["RandomPassword"]
+        template = spec.get("SecretStringTemplate")
+        if template is None:
+            return str(password)
+        document = json.loads(template) if isinstance(template, str) else dict(template)
+        document[str(spec["GenerateStringKey"])] = password
+        return json.dumps(document)
 
     def _create_table(self, lid: str) -> None:
         tpl = self.template
@@ -845,6 +993,8 @@ class LocalCloud:
                     log.warning("%s (%s) failed: %s: %s", function, source, type(error).__name__, error)
             if self._mail is not None:
                 self._mail.collect()
+            if self._ses is not None:
+                self._ses.collect()
             if self._bus_tap is not None:
                 self._bus_tap.collect()
             return invocation
@@ -882,10 +1032,12 @@ class LocalCloud:
                     made += sqs_consumer.pump()
                 if self._mail is not None:
                     self._mail.collect()
+                # SES events of mail sent outside an invocation (a test's own client) are new work too
+                published = self._ses.collect() if self._ses is not None else 0
                 if self._bus_tap is not None:
                     self._bus_tap.collect()
                 total += made
-                if made == 0:
+                if made == 0 and published == 0:
                     return total
             raise SettleError(f"streams and queues still busy after {self.max_settle_rounds} rounds")
 
@@ -1181,3 +1333,8 @@ def _attr(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     return str(value)
+
+
+def _flag(value: Any) -> bool:
+    """A CloudFormation Boolean (``true``, ``"true"``, ``"True"``)."""
+    return _attr(value).lower() == "true"

@@ -1,5 +1,6 @@
-"""Keep moto's TransactWriteItems fast on large tables, with the same all-or-nothing result.
+"""Patches of moto's in-process backends (the emulation's own moto server runs in this process).
 
+**DynamoDB: keep TransactWriteItems fast on large tables, with the same all-or-nothing result.**
 moto snapshots every table a transaction touches with ``copy.deepcopy`` so it can roll back when a condition
 fails: that copies every item *and every stream record the table ever produced*, so each transaction costs
 O(table size + stream length) and a run of the demo or a benchmark grows quadratically (the 250-contact demo did
@@ -7,16 +8,48 @@ not finish loading in ten minutes). Here the snapshot copies only what a transac
 (shallowly), deep copies of the items the transaction names by key (moto's updates mutate an item in place), and
 the stream shard's record list (a cancelled transaction must leave no stream records, as in DynamoDB). Rolling
 back to it restores exactly the state before the transaction.
+
+**SNS: notifications stamped on the emulation's clock, with a real unsubscribe URL.** moto already delivers a
+``Publish`` to subscribed SQS queues in SNS's envelope (``Type``, ``MessageId``, ``TopicArn``, ``Message``,
+``Timestamp``, ``SignatureVersion``, ``Signature``, ``SigningCertURL``, ``UnsubscribeURL``; the bare message with
+``RawMessageDelivery``), which Powertools' ``SnsNotificationModel`` accepts. Two fields differ from AWS: the
+``Timestamp`` is wall time (here: :func:`now`, the emulation's clock, also in the signed string) and the
+``UnsubscribeURL`` names us-east-1 and a made-up subscription (here: the topic's region and the subscription).
+
+**SES: remember what a SESv2 ``SendEmail`` asked for.** moto hands the send to its v1 backend and drops
+``ConfigurationSetName`` and ``EmailTags``; event publishing (:mod:`crm_local.ses_events`) needs both. The request
+of each SESv2 send is attached to the message moto stores (``sent_messages``), with the clock's time of the send:
+see :func:`send_context`.
 """
 
 from __future__ import annotations
 
 import copy as _copy
+import functools
+import json
 import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 _state = threading.local()
 _installed = False
+_clock: Callable[[], datetime] | None = None
+
+
+def use_clock(clock: Callable[[], datetime] | None) -> None:
+    """Stamp SNS notifications and SES sends with ``clock()`` (``None``: wall time again)."""
+    global _clock
+    _clock = clock
+
+
+def now() -> datetime:
+    """The emulation's time when a LocalCloud runs (see :func:`use_clock`), else wall time; always UTC."""
+    return (_clock() if _clock is not None else datetime.now(UTC)).astimezone(UTC)
+
+
+# ------------------------------------------------------------------------------------------------ DynamoDB
 
 
 class _CopyProxy:
@@ -74,11 +107,96 @@ def _keys_by_table(backend: Any, transact_items: list[dict[str, Any]]) -> dict[s
     return keys
 
 
+# ------------------------------------------------------------------------------------------------ SES
+
+
+@dataclass(frozen=True)
+class SendContext:
+    """What moto does not keep of a send: when (on the emulation's clock) and the SESv2 request, if it was one."""
+
+    sent_at: datetime
+    request: dict[str, Any] | None  # the SESv2 SendEmail JSON body (ConfigurationSetName, EmailTags ...)
+
+
+_sesv2_request = threading.local()  # the SESv2 request being handled by this moto server thread
+
+
+def send_context(message: Any) -> SendContext | None:
+    """The :class:`SendContext` of a message in moto's ``sent_messages`` (``None``: sent before the patch)."""
+    return getattr(message, "crm_local_context", None)
+
+
+def _install_ses() -> None:
+    from moto.ses.models import SESBackend
+    from moto.sesv2.responses import SESV2Response
+
+    real_response = SESV2Response.send_email
+
+    @functools.wraps(real_response)
+    def send_email_response(self: Any) -> Any:
+        try:
+            _sesv2_request.body = json.loads(self.body or "{}")
+        except ValueError:
+            _sesv2_request.body = None
+        try:
+            return real_response(self)
+        finally:
+            _sesv2_request.body = None
+
+    SESV2Response.send_email = send_email_response  # type: ignore[method-assign]
+
+    def remembering(real: Callable[..., Any]) -> Callable[..., Any]:
+        # The context is attached inside the backend call, before moto answers: whoever reads sent_messages
+        # after the send returned finds it there (no window between the message and its request).
+        @functools.wraps(real)
+        def send(self: Any, *args: Any, **kwargs: Any) -> Any:
+            message = real(self, *args, **kwargs)
+            context = SendContext(now(), getattr(_sesv2_request, "body", None))
+            try:
+                message.crm_local_context = context
+            except AttributeError:  # pragma: no cover - a moto message type with __slots__
+                pass
+            return message
+
+        return send
+
+    for name in ("send_email", "send_raw_email", "send_templated_email"):
+        setattr(SESBackend, name, remembering(getattr(SESBackend, name)))
+
+
+# ------------------------------------------------------------------------------------------------ SNS
+
+
+def _install_sns() -> None:
+    from moto.sns import models
+
+    real_timestamp = models.iso_8601_datetime_with_milliseconds
+    real_post_data = models.Subscription.get_post_data
+
+    def timestamp(value: datetime | None = None) -> str:
+        return real_timestamp(value or now())
+
+    @functools.wraps(real_post_data)
+    def get_post_data(self: Any, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        data = real_post_data(self, *args, **kwargs)
+        region = self.topic.sns_backend.region_name
+        data["UnsubscribeURL"] = f"https://sns.{region}.amazonaws.com/?Action=Unsubscribe&SubscriptionArn={self.arn}"
+        return data
+
+    models.iso_8601_datetime_with_milliseconds = timestamp  # type: ignore[assignment]  # used for Timestamp only
+    models.Subscription.get_post_data = get_post_data  # type: ignore[method-assign]
+
+
+# ------------------------------------------------------------------------------------------------ install
+
+
 def install() -> None:
-    """Idempotent; affects only moto's DynamoDB backend in this process (the emulation's in-process server)."""
+    """Idempotent; affects only moto's backends in this process (the emulation's in-process server)."""
     global _installed
     if _installed:
         return
+    _install_ses()
+    _install_sns()
     from moto.dynamodb import models
 
     real = models.DynamoDBBackend.transact_write_items
