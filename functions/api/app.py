@@ -12,10 +12,12 @@ from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from pydantic import BaseModel, ConfigDict, Field
+
 from crm_automation.domain.models import Contact, Deal, Task, TaskStatus
 from crm_automation.errors import ConcurrentWriteError, ConflictError, InvalidRequestError, NotFoundError, TransientError
 from crm_automation.observability import logger, metrics, tracer
-from crm_automation.services import crm
+from crm_automation.services import campaigns, crm, suppressions
 from crm_automation.services.runtime import Runtime
 
 PUBLIC_PATHS = {"/openapi.json"}
@@ -133,6 +135,52 @@ def list_tasks(
 @app.post("/tasks/<task_id>/complete")
 def complete_task(task_id: str, body: crm.TaskCompletion) -> Task:
     return crm.complete_task(rt, task_id, body, rt.clock.now(), _caller())
+
+
+class PreviewIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    samples: int = Field(3, ge=0, le=20)
+
+
+@app.post("/campaigns", responses={201: {"description": "Created (a draft)"}})
+def create_campaign(body: campaigns.CampaignIn):
+    campaign = campaigns.create(rt, body, rt.clock.now(), _caller())
+    return _json(HTTPStatus.CREATED, campaign.view())
+
+
+@app.get("/campaigns")
+def list_campaigns():
+    return _json(HTTPStatus.OK, {"campaigns": [c.view() for c in campaigns.list_all(rt)]})
+
+
+@app.get("/campaigns/<campaign_id>")
+def get_campaign(campaign_id: str):
+    return _json(HTTPStatus.OK, campaigns.get(rt, campaign_id).view())
+
+
+@app.post("/campaigns/<campaign_id>/preview")
+def preview_campaign(campaign_id: str, body: PreviewIn):
+    return _json(HTTPStatus.OK, campaigns.preview(rt, campaign_id, body.samples, rt.clock.now()))
+
+
+@app.post("/campaigns/<campaign_id>/launch", responses={202: {"description": "Launched or scheduled"}})
+def launch_campaign(campaign_id: str):
+    return _json(HTTPStatus.ACCEPTED, campaigns.launch(rt, campaign_id, rt.clock.now()).view())
+
+
+@app.post("/campaigns/<campaign_id>/pause")
+def pause_campaign(campaign_id: str):
+    return _json(HTTPStatus.OK, campaigns.pause(rt, campaign_id, rt.clock.now()).view())
+
+
+@app.post("/campaigns/<campaign_id>/resume")
+def resume_campaign(campaign_id: str):
+    return _json(HTTPStatus.OK, campaigns.resume(rt, campaign_id, rt.clock.now()).view())
+
+
+@app.post("/suppressions")
+def import_suppressions(body: suppressions.SuppressionImport):
+    return _json(HTTPStatus.OK, suppressions.import_suppressions(rt, body, rt.clock.now()))
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)

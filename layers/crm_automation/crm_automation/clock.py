@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
@@ -10,10 +11,16 @@ class Clock(Protocol):
     def now(self) -> datetime:  # timezone-aware, UTC
         ...
 
+    def sleep(self, seconds: float) -> None:  # wait (a FixedClock just moves on)
+        ...
+
 
 class SystemClock:
     def now(self) -> datetime:
         return datetime.now(UTC)
+
+    def sleep(self, seconds: float) -> None:
+        time.sleep(seconds)
 
 
 class FixedClock:
@@ -31,6 +38,10 @@ class FixedClock:
         if when.tzinfo is None:
             raise ValueError("FixedClock needs a timezone-aware datetime")
         self._now = when.astimezone(UTC)
+
+    def sleep(self, seconds: float) -> None:
+        """Waiting on a controlled clock: time passes, nobody waits."""
+        self.advance(timedelta(seconds=seconds))
 
     def advance(self, delta: timedelta) -> datetime:
         self._now = self._now + delta

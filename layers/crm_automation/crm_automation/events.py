@@ -25,3 +25,24 @@ class TimerMessage(BaseModel):
 
 class TimerQueueRecord(SqsRecordModel):
     body: Json[TimerMessage]  # type: ignore[assignment]
+
+
+class PlanMessage(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    campaign_id: str
+    segment: int
+    segments: int
+
+
+class PlanQueueRecord(SqsRecordModel):
+    body: Json[PlanMessage]  # type: ignore[assignment]
+
+
+class ChunkMessage(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    campaign_id: str
+    chunk_id: str
+
+
+class ChunkQueueRecord(SqsRecordModel):
+    body: Json[ChunkMessage]  # type: ignore[assignment]

@@ -49,6 +49,8 @@ DEFAULT_LABELS: dict[str, dict[str, str]] = {
         "reason_archived": "archivován",
         "reason_no_email": "bez e-mailové adresy",
         "reason_marketing_paused": "marketing pozastaven (eskalace nespokojenosti)",
+        "reason_erased": "vymazán (GDPR)",
+        "reason_frequency_cap": "dosažen týdenní limit e-mailů",
         "escalation_category": "Nutno řešit",
         "escalation_task_title": "Prověřit situaci u klienta {client}",
         "escalation_task_intro": (
@@ -108,6 +110,8 @@ DEFAULT_LABELS: dict[str, dict[str, str]] = {
         "reason_archived": "archived",
         "reason_no_email": "no e-mail address",
         "reason_marketing_paused": "marketing paused (dissatisfaction escalation)",
+        "reason_erased": "erased (GDPR)",
+        "reason_frequency_cap": "weekly e-mail limit reached",
         "escalation_category": "Needs attention",
         "escalation_task_title": "Review the situation at client {client}",
         "escalation_task_intro": (

@@ -38,6 +38,10 @@ class Settings(BaseSettings):
     tasks_table: str = "tasks"
     flows_table: str = "flows"
     idempotency_table: str = "idempotency"
+    campaigns_table: str = "campaigns"
+    addresses_table: str = "addresses"
+    campaign_plan_queue_url: str = ""
+    campaign_send_queue_url: str = ""
     timer_queue_url: str = ""
     stream_failure_queue_url: str = ""
     event_bus_name: str = ""  # domain events (contact.escalated, task.created, ...) go to this EventBridge bus
@@ -49,6 +53,20 @@ class Settings(BaseSettings):
     sender_identity: str = "example.cz"  # the verified SES identity (a domain, or one address)
     ses_configuration_set: str | None = None
     templates_dir: Path = PACKAGE_DIR / "templates"
+    signing_secret_arn: str = ""  # Secrets Manager secret: keys for address hashes and unsubscribe tokens
+    signing_secret: str = Field("", repr=False)  # tests and tools only; deployments use signing_secret_arn
+    public_base_url: str = ""  # where recipients reach the unsubscribe page; empty: read public_url_parameter
+    public_url_parameter: str = ""  # SSM parameter holding the HTTP API's URL (written by the template)
+
+    # campaigns
+    ses_max_send_rate: float = Field(14, gt=0, description="SES account's maximum send rate (messages/second)")
+    send_window: str = "mon-fri 08:00-18:00"  # when marketing e-mail may go (local time; never on holidays)
+    marketing_weekly_cap: int = Field(3, ge=0, description="Marketing e-mails per address per 7 days (0 = no cap)")
+    campaign_chunk_size: int = Field(100, ge=1, le=1000, description="Contacts scanned per planner page")
+    campaign_scan_segments: int = Field(4, ge=1, le=64, description="Parallel scan segments per campaign")
+    send_batch_size: int = Field(25, ge=1, le=49, description="Recipients reserved per transaction")
+    send_reconcile_minutes: int = Field(15, ge=1, description="Wait for SES Send events before re-sending after a crash")
+    sender_lease_seconds: int = Field(360, ge=30)
 
     # language and calendar
     locale: Literal["cs", "en"] = "cs"

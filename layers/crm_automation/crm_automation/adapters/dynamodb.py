@@ -107,6 +107,10 @@ class Store:
         self.activities = ActivitiesRepo(self, settings.activities_table)
         self.tasks = TasksRepo(self, settings.tasks_table)
         self.flows = FlowsRepo(self, settings.flows_table)
+        from crm_automation.adapters.marketing import AddressesRepo, CampaignsRepo  # they build on this module
+
+        self.campaigns = CampaignsRepo(self, settings.campaigns_table)
+        self.addresses = AddressesRepo(self, settings.addresses_table)
 
     def transact(self, operations: list[dict[str, Any]]) -> None:
         try:
@@ -140,6 +144,30 @@ class Store:
             if "LastEvaluatedKey" not in response or limit is not None:
                 return
             kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+
+    def scan_contacts_page(self, segment: int, segments: int, cursor: dict[str, Any] | None,
+                           limit: int) -> tuple[list[Contact], dict[str, Any] | None]:
+        """One page of one parallel-scan segment of the contacts table; the cursor to go on from (None: the end)."""
+        kwargs: dict[str, Any] = {"TableName": self.settings.contacts_table, "Segment": segment,
+                                  "TotalSegments": segments, "Limit": limit, "ConsistentRead": True}
+        if cursor:
+            kwargs["ExclusiveStartKey"] = cursor
+        try:
+            response = self.client.scan(**kwargs)
+        except ClientError as error:
+            raise _translate(error) from error
+        stats.requests += 1
+        stats.items_read += response.get("ScannedCount", 0)
+        return [Contact.model_validate(i) for i in response.get("Items", [])], response.get("LastEvaluatedKey")
+
+    def scan_contacts(self) -> Iterator[Contact]:
+        cursor: dict[str, Any] | None = None
+        while True:
+            page, cursor = self.scan_contacts_page(0, 1, cursor, 1000)
+            yield from page
+            if cursor is None:
+                return
 
 
 def _put(table: str, item: dict[str, Any], key_attr: str, expected_version: int | None) -> dict[str, Any]:

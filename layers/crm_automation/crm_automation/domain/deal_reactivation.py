@@ -30,6 +30,7 @@ from crm_automation.domain.models import (
     Task,
     Timer,
 )
+from crm_automation.domain.addresses import AddressRecord
 from crm_automation.domain.suppression import REASON_LABEL_KEYS, SuppressionReason, marketing_suppression
 from crm_automation.settings import Settings
 
@@ -89,11 +90,11 @@ def current(deal: Deal | None, timer: Timer, state: str) -> bool:
             and deal.reactivation.enrolment_id == timer.reference and deal.reactivation.state == state)
 
 
-def send_blocker(contact: Contact | None) -> SuppressionReason | None:
+def send_blocker(contact: Contact | None, address: AddressRecord | None = None) -> SuppressionReason | None:
     """Why the e-mail must not go (the one suppression decision), or None."""
     if contact is None:
         return SuppressionReason.NO_EMAIL
-    return marketing_suppression(contact)
+    return marketing_suppression(contact, address)
 
 
 def reason_label(reason: SuppressionReason | str, settings: Settings) -> str:

@@ -31,6 +31,7 @@ from crm_automation.domain.models import (
     TaskStatus,
     Timer,
 )
+from crm_automation.domain.addresses import AddressReason, AddressRecord
 from crm_automation.domain.suppression import REASON_LABEL_KEYS, SuppressionReason, marketing_suppression
 from crm_automation.settings import Settings
 
@@ -81,13 +82,14 @@ def is_vip(contact: Contact, settings: Settings) -> bool:
     return contact.lifetime_revenue >= settings.vip_revenue_threshold
 
 
-def strategy_for(contact: Contact, settings: Settings) -> tuple[Strategy, SuppressionReason | None]:
+def strategy_for(contact: Contact, settings: Settings,
+                 address: AddressRecord | None = None) -> tuple[Strategy, SuppressionReason | None]:
     """The segment decides: VIP first (a person calls, whatever the e-mail state), then bounced, then opt-out."""
     if is_vip(contact, settings):
         return Strategy.VIP_CALL, None
-    if contact.email_status == EmailStatus.BOUNCED:
+    if contact.email_status == EmailStatus.BOUNCED or (address is not None and address.suppressed(AddressReason.BOUNCED)):
         return Strategy.PROPOSE_ARCHIVE, SuppressionReason.BOUNCED
-    reason = marketing_suppression(contact)
+    reason = marketing_suppression(contact, address)
     if reason is not None:
         return Strategy.SKIP_EMAIL, reason
     return Strategy.SEND_EMAIL, None
@@ -179,7 +181,8 @@ class FollowupDecision:
     reason: SuppressionReason | None = None
 
 
-def decide_followup(contact: Contact | None, task: Task | None, timer: Timer, settings: Settings) -> FollowupDecision | None:
+def decide_followup(contact: Contact | None, task: Task | None, timer: Timer, settings: Settings,
+                    address: AddressRecord | None = None) -> FollowupDecision | None:
     """None: the timer is stale (the enrolment it belongs to is over) and must do nothing at all."""
     if contact is None or contact.inactivity is None:
         return None
@@ -196,7 +199,7 @@ def decide_followup(contact: Contact | None, task: Task | None, timer: Timer, se
         return FollowupDecision(act=False, outcome=Outcome.TAG_REMOVED)
     if task is not None and task.status != TaskStatus.OPEN:
         return FollowupDecision(act=False, outcome=Outcome.OWNER_ACTED)
-    strategy, reason = strategy_for(contact, settings)
+    strategy, reason = strategy_for(contact, settings, address)
     outcome = {
         Strategy.SEND_EMAIL: Outcome.EMAIL_SENT,
         Strategy.VIP_CALL: Outcome.VIP_CALL_TASK,

@@ -75,6 +75,8 @@ class ActivityKind(StrEnum):
     OPEN = "open"
     CLICK = "click"
     BOUNCE = "bounce"
+    SPAM_COMPLAINT = "spam_complaint"  # the recipient marked a marketing e-mail as spam (SES complaint feedback)
+    UNSUBSCRIBE = "unsubscribe"
 
 
 INBOUND_KINDS = frozenset({ActivityKind.EMAIL_IN, ActivityKind.TICKET, ActivityKind.COMPLAINT, ActivityKind.FORM,
@@ -272,7 +274,8 @@ class Activity(BaseModel):
     @property
     def counts_as_activity(self) -> bool:
         """Does this activity show the contact is alive? Automated outbound mail and bounces do not."""
-        return not self.automated and self.kind != ActivityKind.BOUNCE
+        return not self.automated and self.kind not in (ActivityKind.BOUNCE, ActivityKind.SPAM_COMPLAINT,
+                                                         ActivityKind.UNSUBSCRIBE)
 
 
 class Task(BaseModel):

@@ -19,6 +19,7 @@ from crm_automation.errors import ConcurrentWriteError
 from crm_automation.observability import logger, metrics
 from crm_automation.services.mail import Delivery, deliver_once
 from crm_automation.services.runtime import Runtime
+from crm_automation.services.suppressions import address_record
 
 TEMPLATE = "deal_reactivation"
 
@@ -64,7 +65,7 @@ def send(rt: Runtime, timer: Timer, now: datetime) -> str:
         return "stale"
     contact = store.contacts.get(deal.contact_id)
     operations = [store.flows.timer_end_op(timer.timer_id, "fired", now)]
-    blocker = flow.send_blocker(contact)
+    blocker = flow.send_blocker(contact, address_record(rt, contact))
     if blocker is not None:
         task = flow.call_task(deal, contact, now, settings, no_email_reason=flow.reason_label(blocker, settings))
         operations += [store.tasks.create_op(task),

@@ -16,6 +16,7 @@ from crm_automation.errors import ConcurrentWriteError
 from crm_automation.observability import logger, metrics
 from crm_automation.services.mail import Delivery, deliver_once
 from crm_automation.services.runtime import Runtime
+from crm_automation.services.suppressions import address_record
 
 TEMPLATE = "inactivity_reactivation"
 
@@ -75,7 +76,7 @@ def followup(rt: Runtime, timer: Timer, now: datetime) -> str:
     settings, store = rt.settings, rt.store
     contact = store.contacts.get(timer.subject_id)
     task = store.tasks.get(contact.inactivity.task_id) if contact and contact.inactivity else None
-    decision = flow.decide_followup(contact, task, timer, settings)
+    decision = flow.decide_followup(contact, task, timer, settings, address_record(rt, contact))
     if decision is None or contact is None:
         store.transact([store.flows.timer_end_op(timer.timer_id, "fired", now, note="stale: enrolment is over")])
         return "stale"

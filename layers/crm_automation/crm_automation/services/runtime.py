@@ -6,6 +6,7 @@ from functools import cached_property
 
 from crm_automation.adapters.dynamodb import Store
 from crm_automation.adapters.eventbridge import Bus
+from crm_automation.adapters.secrets import Keys, parameter_value, secret_value
 from crm_automation.adapters.ses import Mailer
 from crm_automation.adapters.sqs import Queue
 from crm_automation.clock import Clock, get_clock
@@ -48,3 +49,29 @@ class Runtime:
     def bus(self) -> Bus:
         """The EventBridge bus domain events go to."""
         return Bus(self.settings.event_bus_name, self.settings.event_source)
+
+    @cached_property
+    def keys(self) -> Keys:
+        """Address-hash and unsubscribe-token keys, derived from the deployment's signing secret."""
+        if self.settings.signing_secret:
+            return Keys.from_secret(self.settings.signing_secret)
+        if not self.settings.signing_secret_arn:
+            raise RuntimeError("no signing secret configured (SIGNING_SECRET_ARN)")
+        return Keys.from_secret(secret_value(self.settings.signing_secret_arn))
+
+    @property
+    def public_base_url(self) -> str:
+        """Where recipients reach the unsubscribe page (the HTTP API's URL, or a custom domain)."""
+        if self.settings.public_base_url:
+            return self.settings.public_base_url.rstrip("/")
+        if not self.settings.public_url_parameter:
+            raise RuntimeError("no public URL configured (PUBLIC_BASE_URL or PUBLIC_URL_PARAMETER)")
+        return parameter_value(self.settings.public_url_parameter).rstrip("/")
+
+    @cached_property
+    def plan_queue(self) -> Queue:
+        return Queue(self.settings.campaign_plan_queue_url)
+
+    @cached_property
+    def send_queue(self) -> Queue:
+        return Queue(self.settings.campaign_send_queue_url)

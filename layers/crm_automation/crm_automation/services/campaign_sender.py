@@ -1,0 +1,301 @@
+"""The campaign sender: one chunk of recipients at a time, exactly one copy per address and campaign.
+
+For each chunk (under a lease, so one sender works on it at a time):
+
+1. Read the chunk's contacts and their address records in two batch reads; decide each recipient (suppressed,
+   weekly cap reached, already sent, or a duplicate address).
+2. Per batch of recipients: take send tokens from the shared per-second limiter (never more than the SES send
+   rate across all senders), then **reserve** the batch in one transaction: each address record gets this
+   campaign's send (conditional on the version we read, so a concurrent unsubscribe or another campaign's
+   reservation makes us read again and decide again) and each contact's version is checked (a pause or an
+   opt-out that arrived meanwhile is seen).
+3. Send each reserved message (a throttled call waits and is retried; a permanent refusal is recorded as failed).
+4. **Record** the batch on the chunk (sent / failed address keys, skipped contacts) and add to the campaign's
+   counters, in one transaction under the lease.
+
+A sender that dies between 3 and 4 leaves reservations without a record: the next attempt of the chunk treats them
+as uncertain and asks SES's own account of what it accepted: the Send events that the feedback function writes on
+the chunk. An address SES reported is recorded as sent; one it did not report within the reconcile window
+(default 15 minutes) never reached SES and is sent now. So nobody gets two copies and nobody is skipped.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from aws_lambda_powertools.metrics import MetricUnit
+
+from crm_automation.adapters.marketing import contacts_by_id
+from crm_automation.domain.addresses import AddressRecord, address_key
+from crm_automation.domain.campaigns import Campaign, CampaignStatus, Chunk, ChunkState, Outcome, decide, reconcile_at
+from crm_automation.domain.models import Contact
+from crm_automation.domain.suppression import SuppressionReason
+from crm_automation.errors import ConcurrentWriteError, PermanentSendError, TransientError
+from crm_automation.observability import logger, metrics
+from crm_automation.services import campaigns as campaign_service
+from crm_automation.services.runtime import Runtime
+
+THROTTLE_RETRIES = 8
+
+
+@dataclass
+class ChunkReport:
+    outcome: str = ""
+    sent: int = 0
+    failed: int = 0
+    skipped: Counter[str] = field(default_factory=Counter)
+    reconciled: int = 0
+
+
+class LeaseLost(TransientError):
+    """Another sender took the chunk over (ours outlived its lease): stop without recording."""
+
+
+class _Work:
+    """One attempt at one chunk."""
+
+    def __init__(self, rt: Runtime, campaign: Campaign, chunk: Chunk, lease_id: str, now: datetime,
+                 time_left: Callable[[], float]) -> None:
+        self.rt, self.campaign, self.chunk, self.lease_id, self.time_left = rt, campaign, chunk, lease_id, time_left
+        self.store = rt.store
+        self.now = now
+        self.report = ChunkReport()
+        self.contacts: dict[str, Contact] = {}
+        self.keys: dict[str, str] = {}
+        self.addresses: dict[str, AddressRecord] = {}
+
+    # -- reading and deciding
+    def load(self, contact_ids: list[str]) -> None:
+        self.contacts.update(contacts_by_id(self.store, contact_ids))
+        for cid in contact_ids:
+            contact = self.contacts.get(cid)
+            if contact is not None and contact.email:
+                self.keys[cid] = address_key(contact.email, self.rt.keys.address)
+        wanted = [self.keys[c] for c in contact_ids if c in self.keys]
+        self.addresses.update(self.store.addresses.batch_get(wanted))
+
+    def decide(self, cid: str) -> tuple[Outcome, str | None]:
+        contact = self.contacts.get(cid)
+        if contact is None:  # erased since planning
+            return Outcome.SUPPRESSED, SuppressionReason.ERASED.value
+        key = self.keys.get(cid)
+        decision = decide(contact, self.addresses.get(key) if key else None, self.campaign.campaign_id, self.chunk,
+                          self.rt.clock.now(), self.rt.settings.marketing_weekly_cap)
+        if decision.outcome == Outcome.DUPLICATE:
+            return Outcome.DUPLICATE, "duplicate"
+        return decision.outcome, decision.reason.value if decision.reason else None
+
+    # -- tokens, reservations, sending
+    def tokens(self, want: int) -> int:
+        """Block (on the clock) until at least one send token is granted; returns how many (≤ want)."""
+        limit = max(1, int(self.rt.settings.ses_max_send_rate))
+        clock = self.rt.clock
+        while True:
+            now = clock.now()
+            second = int(now.timestamp())
+            granted = self.store.campaigns.take_tokens(second, want, limit)
+            if granted:
+                return granted
+            clock.sleep(max(0.001, second + 1 - now.timestamp()))
+
+    def reserve(self, batch: list[str]) -> tuple[list[str], dict[str, str]]:
+        """Reserve `batch` (contact ids decided SEND) in one transaction. Returns (reserved, skipped on re-read)."""
+        skipped: dict[str, str] = {}
+        for _ in range(10):
+            if not batch:
+                return [], skipped
+            now = self.rt.clock.now()
+            ops = [{"ConditionCheck": {"TableName": self.store.campaigns.table,
+                                       "Key": {"pk": f"CAMPAIGN#{self.campaign.campaign_id}",
+                                               "sk": f"CHUNK#{self.chunk.chunk_id}"},
+                                       "ConditionExpression": "lease_id = :l",
+                                       "ExpressionAttributeValues": {":l": self.lease_id}}}]
+            for cid in batch:
+                contact = self.contacts[cid]
+                key = self.keys[cid]
+                ops.append(self.store.addresses.reserve_op(self.addresses.get(key), key, self.campaign.campaign_id,
+                                                           self.chunk.chunk_id, now))
+                ops.append({"ConditionCheck": {"TableName": self.rt.settings.contacts_table,
+                                               "Key": {"contact_id": cid}, "ConditionExpression": "#v = :v",
+                                               "ExpressionAttributeNames": {"#v": "version"},
+                                               "ExpressionAttributeValues": {":v": contact.version}}})
+            try:
+                self.store.transact(ops)
+            except ConcurrentWriteError:
+                # someone changed a contact or an address meanwhile (or we lost the lease): read again, decide again
+                current = self.store.campaigns.get_chunk(self.campaign.campaign_id, self.chunk.chunk_id)
+                if current is None or current.lease_id != self.lease_id:
+                    raise LeaseLost("chunk lease lost") from None
+                self.load(batch)
+                still = []
+                for cid in batch:
+                    outcome, reason = self.decide(cid)
+                    if outcome == Outcome.SEND:
+                        still.append(cid)
+                    elif outcome in (Outcome.SUPPRESSED, Outcome.DUPLICATE):
+                        skipped[cid] = reason or "duplicate"
+                batch = still
+                continue
+            for cid in batch:  # what we now hold, so a later re-read in this attempt decides correctly
+                key = self.keys[cid]
+                record = self.addresses.get(key) or AddressRecord(address_key=key)
+                self.addresses[key] = record.model_copy(update={
+                    "sends": record.with_send(self.campaign.campaign_id, self.chunk.chunk_id, now),
+                    "version": record.version + 1})
+            return batch, skipped
+        raise TransientError("reservations kept conflicting")
+
+    def send(self, cid: str) -> bool:
+        """Send one reserved message. True: sent; False: SES refused it for good."""
+        contact = self.contacts[cid]
+        key = self.keys[cid]
+        message = campaign_service.compose(self.rt, self.campaign, contact, key, self.rt.clock.now())
+        tags = {"campaign": self.campaign.campaign_id, "chunk": self.chunk.chunk_id, "address": key,
+                "contact": cid}
+        for attempt in range(THROTTLE_RETRIES):
+            try:
+                self.rt.mailer.send(message, tags=tags)
+                return True
+            except TransientError:
+                metrics.add_metric(name="SesThrottled", unit=MetricUnit.Count, value=1)
+                self.rt.clock.sleep(min(0.1 * 2 ** attempt, 5.0))
+            except PermanentSendError as error:
+                logger.warning("SES refused a campaign message", extra={"error": type(error).__name__,
+                                                                          "campaign_id": self.campaign.campaign_id})
+                return False
+        raise TransientError("SES kept throttling")
+
+    def record(self, sent: set[str], failed: set[str], skipped: dict[str, str], *, state: ChunkState | None = None,
+               waiting: int | None = None, release: bool = False, chunk_done: bool = False) -> None:
+        counts: Counter[str] = Counter({"sent": len(sent), "failed": len(failed)})
+        for reason in skipped.values():
+            counts[f"sup:{reason}"] += 1
+        if waiting is not None:
+            counts["waiting"] += waiting - self.chunk.waiting
+        ops = [self.store.campaigns.record_op(self.chunk, self.lease_id, sent=sent, failed=failed, skipped=skipped,
+                                              state=state, waiting=waiting, release=release)]
+        counter = self.store.campaigns.count_op(self.campaign.campaign_id, counts, chunks_done=1 if chunk_done else 0)
+        if counter:
+            ops.append(counter)
+        try:
+            self.store.transact(ops)
+        except ConcurrentWriteError as error:
+            raise LeaseLost("chunk lease lost before recording") from error
+        self.chunk = self.chunk.model_copy(update={"sent": self.chunk.sent | sent, "failed": self.chunk.failed | failed,
+                                                   "skipped": self.chunk.skipped | skipped,
+                                                   "waiting": waiting if waiting is not None else self.chunk.waiting})
+        self.report.sent += len(sent)
+        self.report.failed += len(failed)
+        self.report.skipped.update(skipped.values())
+
+
+def send_chunk(rt: Runtime, campaign_id: str, chunk_id: str, now: datetime,
+               time_left: Callable[[], float] = lambda: 900.0) -> ChunkReport:
+    store = rt.store
+    settings = rt.settings
+    campaign = store.campaigns.get(campaign_id)
+    chunk = store.campaigns.get_chunk(campaign_id, chunk_id)
+    if campaign is None or chunk is None:
+        logger.warning("Chunk of an unknown campaign dropped", extra={"campaign_id": campaign_id, "chunk_id": chunk_id})
+        return ChunkReport(outcome="missing")
+    if chunk.state == ChunkState.DONE:
+        return ChunkReport(outcome="already done")
+    if campaign.status in (CampaignStatus.CANCELLED, CampaignStatus.COMPLETED):
+        return ChunkReport(outcome=f"campaign {campaign.status.value}")
+    lease_id = uuid.uuid4().hex
+    ops = [store.campaigns.lease_op(chunk, lease_id, now + timedelta(seconds=settings.sender_lease_seconds), now)]
+    if chunk.waiting:  # a parked chunk's recipients stop counting as waiting
+        ops.append(store.campaigns.count_op(campaign_id, {"waiting": -chunk.waiting}))
+    try:
+        store.transact(ops)
+    except ConcurrentWriteError:
+        raise TransientError("chunk is being sent by another worker") from None
+    work = _Work(rt, campaign, chunk.model_copy(update={"waiting": 0}), lease_id, now, time_left)
+    remaining = [cid for cid in chunk.contact_ids if cid not in chunk.skipped]
+    parked = _park_if_closed(work, remaining)
+    if parked:
+        return parked
+    work.load(remaining)
+    to_send: list[str] = []
+    resend: list[str] = []
+    skipped: dict[str, str] = {}
+    reconciled: set[str] = set()
+    wait_until: datetime | None = None
+    for cid in remaining:
+        outcome, reason = work.decide(cid)
+        if outcome == Outcome.SEND:
+            to_send.append(cid)
+        elif outcome in (Outcome.SUPPRESSED, Outcome.DUPLICATE):
+            skipped[cid] = reason or "duplicate"
+        elif outcome == Outcome.UNCERTAIN:
+            key = work.keys[cid]
+            if key in chunk.ses_sent:
+                reconciled.add(key)  # SES accepted it before the earlier attempt died
+            else:
+                due = reconcile_at(work.addresses[key], campaign_id, timedelta(minutes=settings.send_reconcile_minutes))
+                if now >= due:
+                    resend.append(cid)  # no Send event in the window: SES never got it
+                else:
+                    wait_until = max(wait_until or due, due)
+    if reconciled or skipped:
+        work.record(reconciled, set(), skipped)
+        work.report.reconciled = len(reconciled)
+    queue = resend + to_send
+    batch_size = settings.send_batch_size
+    while queue:
+        closed = _park_if_closed(work, queue, reread=True)
+        if closed:
+            return closed
+        if time_left() < 20:  # hand the rest to a new invocation rather than be killed mid-batch
+            work.record(set(), set(), {}, release=True)
+            rt.send_queue.send_all([{"campaign_id": campaign_id, "chunk_id": chunk_id}])
+            work.report.outcome = "continued"
+            return work.report
+        granted = work.tokens(min(batch_size, len(queue)))
+        batch, queue = queue[:granted], queue[granted:]
+        fresh = [cid for cid in batch if cid not in resend]
+        reserved, lost = work.reserve(fresh)
+        ready = [cid for cid in batch if cid in resend] + reserved
+        sent: set[str] = set()
+        failed: set[str] = set()
+        for cid in ready:
+            (sent if work.send(cid) else failed).add(work.keys[cid])
+        work.record(sent, failed, lost)
+    if wait_until is not None:  # some sends of a crashed attempt are still unaccounted for: decide them later
+        work.record(set(), set(), {}, state=ChunkState.PARKED, release=True)
+        campaign_service.schedule_requeue(rt, campaign_id, wait_until, now)
+        work.report.outcome = "waiting for SES send events"
+        return work.report
+    work.record(set(), set(), {}, state=ChunkState.DONE, release=True, chunk_done=True)
+    store.campaigns.complete_if_finished(campaign_id, rt.clock.now())
+    metrics.add_metric(name="CampaignMessagesSent", unit=MetricUnit.Count, value=work.report.sent)
+    work.report.outcome = "done"
+    return work.report
+
+
+def _park_if_closed(work: _Work, remaining: list[str], reread: bool = False) -> ChunkReport | None:
+    """Outside the send window, or the campaign paused: park the chunk (its recipients count as waiting) until the
+    window opens (a durable timer re-queues it) or the campaign is resumed."""
+    rt = work.rt
+    now = rt.clock.now()
+    if reread:
+        campaign = rt.store.campaigns.get(work.campaign.campaign_id)
+        if campaign is not None:
+            work.campaign = campaign
+    window = campaign_service.window(rt)
+    paused = work.campaign.status != CampaignStatus.RUNNING
+    if not paused and window.is_open(now):
+        return None
+    chunk = work.chunk
+    unsettled = max(0, len(chunk.contact_ids) - len(chunk.skipped) - len(chunk.sent) - len(chunk.failed))
+    work.record(set(), set(), {}, state=ChunkState.PARKED, waiting=unsettled, release=True)
+    if not paused:
+        campaign_service.schedule_requeue(rt, work.campaign.campaign_id, window.next_open(now), now)
+    elif (fresh := rt.store.campaigns.get(work.campaign.campaign_id)) and fresh.status == CampaignStatus.RUNNING:
+        rt.send_queue.send_all([{"campaign_id": fresh.campaign_id, "chunk_id": work.chunk.chunk_id}])  # resumed meanwhile
+    work.report.outcome = "paused" if paused else "outside the send window"
+    return work.report

@@ -1,0 +1,101 @@
+"""Unsubscribing (the signed one-click link) and importing suppression lists. Both write the address record, keyed
+on the hashed address, so the suppression holds for every contact with that address, now and after re-imports."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
+
+from email_validator import EmailNotValidError, validate_email
+from pydantic import BaseModel, ConfigDict, Field
+
+from crm_automation.domain.addresses import AddressReason, AddressRecord, address_key
+from crm_automation.domain.models import Activity, ActivityKind, Contact, MarketingStatus
+from crm_automation.domain.unsubscribe import InvalidToken, verify
+from crm_automation.errors import ConcurrentWriteError, InvalidRequestError
+from crm_automation.observability import logger
+from crm_automation.services.runtime import Runtime
+
+
+def address_record(rt: Runtime, contact: Contact | None) -> AddressRecord | None:
+    """The address record of the contact's e-mail (None: no e-mail, or no record yet): half of the one
+    suppression decision (domain.suppression.marketing_suppression)."""
+    if contact is None or not contact.email:
+        return None
+    return rt.store.addresses.get(address_key(contact.email, rt.keys.address))
+
+
+@dataclass(frozen=True)
+class Unsubscribed:
+    campaign_id: str
+    already: bool
+
+
+def unsubscribe(rt: Runtime, token: str, now: datetime, via: str) -> Unsubscribed:
+    """Honour an unsubscribe at once. `via`: "one-click" (RFC 8058 POST by the mail client) or "page" (the
+    recipient pressed the button). Raises InvalidToken for anything forged or altered."""
+    claim = verify(token, rt.keys.unsubscribe)
+    store = rt.store
+    contact = store.contacts.get(claim.contact_id)
+    extra: list[dict[str, Any]] = []
+    if op := store.campaigns.count_op(claim.campaign_id, {"unsubscribed": 1}):
+        extra.append(op)
+    if contact is not None:
+        extra.append(store.activities.create_op(Activity(
+            activity_id=f"unsub-{claim.campaign_id}-{claim.contact_id}", contact_id=contact.contact_id,
+            kind=ActivityKind.UNSUBSCRIBE, direction="in", occurred_at=now, workflow="campaign",
+            summary=f"Odhlášení z odběru ({via}), kampaň {claim.campaign_id}", created_at=now)))
+    added = store.addresses.suppress(claim.address_key, AddressReason.UNSUBSCRIBED, now, f"unsubscribe-{via}", extra)
+    if contact is not None and contact.email and address_key(contact.email, rt.keys.address) == claim.address_key:
+        for _ in range(5):  # the contact shows it too (the address record already holds, whatever happens here)
+            current = store.contacts.get(claim.contact_id)
+            if current is None or current.marketing_status != MarketingStatus.SUBSCRIBED:
+                break
+            try:
+                store.contacts.save(current.model_copy(update={"marketing_status": MarketingStatus.UNSUBSCRIBED,
+                                                               "updated_at": now}))
+                break
+            except ConcurrentWriteError:
+                continue
+    logger.info("Unsubscribed", extra={"campaign_id": claim.campaign_id, "via": via, "new": added})
+    return Unsubscribed(claim.campaign_id, already=not added)
+
+
+__all__ = ["InvalidToken", "verify", "unsubscribe", "SuppressionImport", "import_suppressions"]
+
+
+class SuppressionEntry(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    email: str = Field(max_length=320)
+    reason: Literal["unsubscribed", "do_not_contact", "bounced", "complaint", "erased"]
+
+
+class SuppressionImport(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    entries: list[SuppressionEntry] = Field(min_length=1, max_length=1000)
+    source: str = Field("import", min_length=1, max_length=100)
+
+
+def import_suppressions(rt: Runtime, data: SuppressionImport, now: datetime) -> dict[str, Any]:
+    """Add each address to the suppression list (an address already suppressed for that reason counts as
+    "already"). Invalid addresses are reported by index; the valid ones are still added."""
+    added = already = 0
+    invalid = []
+    valid: list[tuple[str, AddressReason]] = []
+    for index, entry in enumerate(data.entries):
+        try:
+            email = validate_email(entry.email, check_deliverability=False).normalized
+        except EmailNotValidError as error:
+            invalid.append({"index": index, "error": str(error)})
+            continue
+        valid.append((email, AddressReason(entry.reason)))
+    if not valid and invalid:
+        raise InvalidRequestError(f"no valid address in the list (first problem: {invalid[0]['error']})")
+    for email, reason in valid:
+        if rt.store.addresses.suppress(address_key(email, rt.keys.address), reason, now, f"import:{data.source}"):
+            added += 1
+        else:
+            already += 1
+    logger.info("Suppression list imported", extra={"added": added, "already": already, "invalid": len(invalid)})
+    return {"added": added, "already": already, "invalid": invalid}
