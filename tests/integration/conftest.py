@@ -30,17 +30,34 @@ def cloud(tmp_path: Path) -> Iterator[LocalCloud]:
         yield running
 
 
-def runtime_for(cloud: LocalCloud) -> Runtime:
+PUBLIC_URL = "https://crm.example.cz"
+
+
+def signing_secret(cloud: LocalCloud) -> str:
+    """The deployment's signing secret as the emulation generated it (functions read it from Secrets Manager)."""
+    return cloud.client("secretsmanager").get_secret_value(SecretId=cloud.ref("SigningSecret"))["SecretString"]
+
+
+def runtime_for(cloud: LocalCloud, **settings_overrides: Any) -> Runtime:
     """A Runtime wired to the emulation's resources, for calling services directly from a test."""
     settings = Settings(
         contacts_table=cloud.physical_name("ContactsTable"), deals_table=cloud.physical_name("DealsTable"),
         activities_table=cloud.physical_name("ActivitiesTable"), tasks_table=cloud.physical_name("TasksTable"),
         flows_table=cloud.physical_name("FlowsTable"), timer_queue_url=cloud.ref("TimerQueue"),
         sender_email="obchod@example.cz",
+        campaigns_table=cloud.physical_name("CampaignsTable"), addresses_table=cloud.physical_name("AddressesTable"),
+        campaign_plan_queue_url=cloud.ref("CampaignPlanQueue"), campaign_send_queue_url=cloud.ref("CampaignSendQueue"),
+        signing_secret=signing_secret(cloud), public_base_url=PUBLIC_URL,
+        ses_configuration_set=cloud.ref("EmailConfigurationSet"),
+        **settings_overrides,
     )
     resource = boto3.resource("dynamodb", endpoint_url=cloud.endpoint_url, region_name="eu-central-1")
-    return Runtime(settings, store=Store(settings, resource), mailer=Mailer(client=cloud.client("sesv2")),
-                   timer_queue=Queue(settings.timer_queue_url, client=cloud.client("sqs")))
+    runtime = Runtime(settings, store=Store(settings, resource),
+                      mailer=Mailer(settings.ses_configuration_set, client=cloud.client("sesv2")),
+                      timer_queue=Queue(settings.timer_queue_url, client=cloud.client("sqs")))
+    runtime.__dict__["plan_queue"] = Queue(settings.campaign_plan_queue_url, client=cloud.client("sqs"))
+    runtime.__dict__["send_queue"] = Queue(settings.campaign_send_queue_url, client=cloud.client("sqs"))
+    return runtime
 
 
 def add_contact(cloud: LocalCloud, key: str, quiet_days: int, **extra: Any) -> dict[str, Any]:
