@@ -51,6 +51,7 @@ DEFAULT_LABELS: dict[str, dict[str, str]] = {
         "reason_marketing_paused": "marketing pozastaven (eskalace nespokojenosti)",
         "reason_erased": "vymazán (GDPR)",
         "reason_frequency_cap": "dosažen týdenní limit e-mailů",
+        "reason_duplicate": "stejná adresa u jiného kontaktu (jeden e-mail na adresu)",
         "escalation_category": "Nutno řešit",
         "escalation_task_title": "Prověřit situaci u klienta {client}",
         "escalation_task_intro": (
@@ -112,6 +113,7 @@ DEFAULT_LABELS: dict[str, dict[str, str]] = {
         "reason_marketing_paused": "marketing paused (dissatisfaction escalation)",
         "reason_erased": "erased (GDPR)",
         "reason_frequency_cap": "weekly e-mail limit reached",
+        "reason_duplicate": "same address as another contact (one e-mail per address)",
         "escalation_category": "Needs attention",
         "escalation_task_title": "Review the situation at client {client}",
         "escalation_task_intro": (

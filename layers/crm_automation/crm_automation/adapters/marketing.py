@@ -324,6 +324,7 @@ class CampaignsRepo:
         """Take up to `want` send tokens of epoch second `second` (at most `limit` per second across all senders).
         Returns how many were granted (0: this second is used up)."""
         key = {"pk": "RATE", "sk": str(second)}
+        want = min(want, limit)
         while want > 0:
             try:
                 self.store.client.update_item(

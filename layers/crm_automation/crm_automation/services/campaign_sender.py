@@ -213,7 +213,13 @@ def send_chunk(rt: Runtime, campaign_id: str, chunk_id: str, now: datetime,
     try:
         store.transact(ops)
     except ConcurrentWriteError:
-        raise TransientError("chunk is being sent by another worker") from None
+        # Another sender holds the chunk (a duplicate message), or an attempt died holding it. Either way this
+        # message is done: a timer queues the chunk again once that lease has run out, should it not be finished.
+        current = store.campaigns.get_chunk(campaign_id, chunk_id)
+        if current is None or current.state == ChunkState.DONE or current.lease_until is None:
+            return ChunkReport(outcome="already done")
+        campaign_service.schedule_requeue(rt, campaign_id, current.lease_until + timedelta(seconds=1), now)
+        return ChunkReport(outcome="held by another sender")
     work = _Work(rt, campaign, chunk.model_copy(update={"waiting": 0}), lease_id, now, time_left)
     remaining = [cid for cid in chunk.contact_ids if cid not in chunk.skipped]
     parked = _park_if_closed(work, remaining)

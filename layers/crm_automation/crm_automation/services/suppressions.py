@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from crm_automation.domain.addresses import AddressReason, AddressRecord, address_key
 from crm_automation.domain.models import Activity, ActivityKind, Contact, MarketingStatus
 from crm_automation.domain.unsubscribe import InvalidToken, verify
-from crm_automation.errors import ConcurrentWriteError, InvalidRequestError
+from crm_automation.errors import ConcurrentWriteError
 from crm_automation.observability import logger
 from crm_automation.services.runtime import Runtime
 
@@ -66,7 +66,7 @@ __all__ = ["InvalidToken", "verify", "unsubscribe", "SuppressionImport", "import
 
 
 class SuppressionEntry(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
     email: str = Field(max_length=320)
     reason: Literal["unsubscribed", "do_not_contact", "bounced", "complaint", "erased"]
 
@@ -90,8 +90,6 @@ def import_suppressions(rt: Runtime, data: SuppressionImport, now: datetime) -> 
             invalid.append({"index": index, "error": str(error)})
             continue
         valid.append((email, AddressReason(entry.reason)))
-    if not valid and invalid:
-        raise InvalidRequestError(f"no valid address in the list (first problem: {invalid[0]['error']})")
     for email, reason in valid:
         if rt.store.addresses.suppress(address_key(email, rt.keys.address), reason, now, f"import:{data.source}"):
             added += 1
