@@ -18,9 +18,9 @@ Example::
         cloud.ses_events                                                         # every SES event published
 
 Everything runs in this process: a moto server (``moto.server.ThreadedMotoServer`` bound to 127.0.0.1)
-holds the tables, queues, SNS topics and their SQS subscriptions, Secrets Manager secrets, SES identities and
-configuration sets, Scheduler schedules, EventBridge buses and archives the template declares; the functions'
-handlers are imported and called directly, one invocation at a time, with the events Lambda would deliver.
+holds the tables, queues, SNS topics and their SQS subscriptions, Secrets Manager secrets, SSM parameters, SES
+identities and configuration sets, Scheduler schedules, EventBridge buses and archives the template declares; the
+functions' handlers are imported and called directly, one invocation at a time, with the events Lambda would deliver.
 Streams and queues are pumped by :meth:`LocalCloud.settle` (called after every HTTP request and every
 scheduled run), schedules fire when :meth:`LocalCloud.advance` moves the one clock past them. Every event put
 on a bus of the template is kept (:meth:`LocalCloud.bus_events`) and written to ``<out_dir>/events.jsonl``;
@@ -76,7 +76,7 @@ from crm_local.schedules import (
 )
 from crm_local.ses_events import SesEventPublisher, event_destinations
 from crm_local.streams import StreamConsumer
-from crm_local.template import FunctionSpec, Template, load_template
+from crm_local.template import FunctionSpec, Template, TemplateError, load_template
 
 log = logging.getLogger("crm_local")
 
@@ -604,6 +604,8 @@ class LocalCloud:
                 tpl.refs[lid] = f"arn:aws:lambda:{region}:{account}:layer:{name}:1"
             elif rtype in ("AWS::Events::EventBus", "AWS::Events::Archive"):
                 continue  # named by _create_event_bus / _create_archive, right below
+            elif rtype == "AWS::SSM::Parameter":
+                self._name_parameter(lid)  # created last, by _create_parameters
             else:
                 tpl.refs[lid] = name
                 service = rtype.split("::")[1].lower() if rtype.count("::") >= 2 else "local"
@@ -641,6 +643,7 @@ class LocalCloud:
                 kwargs["ConfigurationSetName"] = config_set
             self.client("sesv2").create_email_identity(**kwargs)
             tpl.refs[lid] = identity
+        self._create_parameters()  # last: a value may name any resource above (an API id, a queue URL ...)
 
     def _create_event_bus(self, lid: str) -> None:
         """The bus (``!Ref`` and ``.Name``: its name, ``.Arn``: moto's ARN), tapped for :meth:`bus_events`."""
@@ -763,6 +766,74 @@ class LocalCloud:
         document = json.loads(template) if isinstance(template, str) else dict(template)
         document[str(spec["GenerateStringKey"])] = password
         return json.dumps(document)
+
+    def _parameter_name(self, lid: str) -> str:
+        tpl = self.template
+        assert tpl is not None
+        name = (tpl.resources[lid].get("Properties") or {}).get("Name")
+        return self._name(lid, tpl.resolve(name) if name is not None else None)
+
+    def _name_parameter(self, lid: str) -> None:
+        """``!Ref`` of an ``AWS::SSM::Parameter`` is its name: known before it is created when ``Name`` resolves
+        already (it usually needs only parameters and pseudo parameters), else set by :meth:`_create_parameter`."""
+        assert self.template is not None
+        try:
+            self.template.refs[lid] = self._parameter_name(lid)
+        except TemplateError:
+            pass
+
+    def _create_parameters(self) -> None:
+        """Every ``AWS::SSM::Parameter``; one whose ``Name`` or ``Value`` refers to another parameter that is not
+        created yet (``!GetAtt Other.Value``) waits for it, as CloudFormation's dependency order would."""
+        pending = list(self.template.resources_of_type("AWS::SSM::Parameter")) if self.template else []
+        while pending:
+            waiting = []
+            for lid in pending:
+                try:
+                    self._create_parameter(lid)
+                except TemplateError:
+                    waiting.append(lid)
+            if len(waiting) == len(pending):
+                self._create_parameter(waiting[0])  # no progress: raise its TemplateError
+            pending = waiting
+        self._forget_cached_parameters()
+
+    def _create_parameter(self, lid: str) -> None:
+        """The parameter on moto (``!Ref``: its name, as in CloudFormation; ``.Type``, ``.Value``), so functions can
+        GetParameter it. ``Name`` defaults to ``<name_prefix>-<LogicalId>``."""
+        tpl = self.template
+        assert tpl is not None
+        props = tpl.resolve(tpl.resources[lid].get("Properties") or {})  # TemplateError before any side effect
+        name = self._name(lid, props.get("Name"))
+        kind = str(props.get("Type") or "String")
+        if kind not in ("String", "StringList"):
+            raise TemplateError(f"{lid}: AWS::SSM::Parameter Type {kind!r} is not String or StringList")
+        value = props.get("Value")
+        if value is None:
+            raise TemplateError(f"{lid}: AWS::SSM::Parameter needs a Value")
+        value = ",".join(str(v) for v in value) if isinstance(value, list) else _attr(value)
+        kwargs: dict[str, Any] = {"Name": name, "Value": value, "Type": kind}
+        for key in ("Description", "AllowedPattern", "Tier", "DataType"):
+            if props.get(key):
+                kwargs[key] = str(props[key])
+        tags = props.get("Tags")
+        if tags:  # a JSON map in CloudFormation ({key: value}); a Key/Value list is taken too
+            items = tags.items() if isinstance(tags, Mapping) else ((t["Key"], t["Value"]) for t in tags)
+            kwargs["Tags"] = [{"Key": str(k), "Value": str(v)} for k, v in items]
+        self.client("ssm").put_parameter(**kwargs)
+        tpl.refs[lid] = name
+        tpl.attributes[(lid, "Type")] = kind
+        tpl.attributes[(lid, "Value")] = value
+
+    @staticmethod
+    def _forget_cached_parameters() -> None:
+        """Powertools keeps fetched parameter values (and its SSM client) per process: a function of this cloud must
+        not get a value, or a moto endpoint, of an earlier cloud in the same process."""
+        try:
+            from aws_lambda_powertools.utilities.parameters import clear_caches
+        except ImportError:  # pragma: no cover - Powertools is in the layer the functions import
+            return
+        clear_caches()
 
     def _create_table(self, lid: str) -> None:
         tpl = self.template

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 from .support import START, TEMPLATE
 
 from crm_local import LocalCloud, TemplateError, load_template
-from crm_local.template import parse_yaml
+from crm_local.template import Template, parse_yaml
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -96,24 +97,81 @@ def test_two_clouds_one_after_another_start_fresh() -> None:
         assert second.client("dynamodb").scan(TableName="crm-local-ItemsTable")["Count"] == 0
 
 
+def _events_of_type(template: Template, event_type: str) -> dict[str, dict]:
+    """``{"<Function>.<Event>": raw properties}`` of every event of ``event_type`` in the template (unresolved)."""
+    return {
+        f"{lid}.{name}": event.get("Properties") or {}
+        for lid in template.resources_of_type("AWS::Serverless::Function")
+        for name, event in (template.function_properties(lid).get("Events") or {}).items()
+        if event.get("Type") == event_type
+    }
+
+
 def test_product_template_provisions_on_the_engine() -> None:
-    # Given the product's template (handlers are imported lazily, on their first invocation)
+    # Given the product's template (handlers are imported lazily, on their first invocation); what it declares is
+    # read from the file itself, so the check follows the template as it grows
+    declared = load_template(REPO / "template.yaml")
+
+    def of_type(resource_type: str) -> list[str]:
+        return list(declared.resources_of_type(resource_type))
+
+    assert of_type("AWS::DynamoDB::Table") and of_type("AWS::SQS::Queue") and of_type("AWS::SSM::Parameter")
     with LocalCloud(REPO / "template.yaml", start=START) as cloud:
-        # Then its tables, queues, identities and schedules exist on the moto server
-        tables = cloud.client("dynamodb").list_tables()["TableNames"]
-        assert {cloud.physical_name(t) for t in ("ContactsTable", "ActivitiesTable", "FlowsTable", "IdempotencyTable")} <= set(tables)
-        queues = cloud.client("sqs").list_queues()["QueueUrls"]
-        assert len([q for q in queues if not q.endswith("/crm-local-eventbridge-tap")]) == 4  # the engine's bus tap aside
+        # Then every table, queue, topic, secret and parameter of the template exists on the moto server, and no other
+        tables = set(cloud.client("dynamodb").list_tables()["TableNames"])
+        assert tables == {cloud.physical_name(t) for t in of_type("AWS::DynamoDB::Table")}
+        tap = f"/{cloud.name_prefix}-eventbridge-tap"  # the engine's own queue behind its bus tap
+        queues = {q for q in cloud.client("sqs").list_queues(MaxResults=1000)["QueueUrls"] if not q.endswith(tap)}
+        assert queues == {cloud.ref(q) for q in of_type("AWS::SQS::Queue")}
+        for queue in of_type("AWS::SQS::Queue"):
+            redrive = (declared.resources[queue].get("Properties") or {}).get("RedrivePolicy")
+            if redrive:
+                attributes = cloud.client("sqs").get_queue_attributes(QueueUrl=cloud.ref(queue), AttributeNames=["RedrivePolicy"])
+                dead_letter = json.loads(attributes["Attributes"]["RedrivePolicy"])["deadLetterTargetArn"]
+                assert dead_letter == cloud.template.resolve(redrive)["deadLetterTargetArn"]
+                assert dead_letter in {cloud.get_att(q, "Arn") for q in of_type("AWS::SQS::Queue")}
+        topics = {t["TopicArn"] for t in cloud.client("sns").list_topics()["Topics"]}
+        assert topics == {cloud.ref(t) for t in of_type("AWS::SNS::Topic")}
+        secrets = {s["ARN"] for s in cloud.client("secretsmanager").list_secrets()["SecretList"]}
+        assert secrets == {cloud.ref(s) for s in of_type("AWS::SecretsManager::Secret")}
+        ssm = cloud.client("ssm")
+        for parameter in of_type("AWS::SSM::Parameter"):
+            stored = ssm.get_parameter(Name=cloud.ref(parameter))["Parameter"]
+            assert stored["Value"] == cloud.get_att(parameter, "Value") and stored["Type"] == cloud.get_att(parameter, "Type")
+        # and the functions find the public URL parameter under the name they are given, with Powertools
+        from aws_lambda_powertools.utilities import parameters
+
+        public_url = cloud.ref("PublicUrlParameter")
+        assert public_url == f"/{cloud.name_prefix}/public-url"
+        assert {spec.environment.get("PUBLIC_URL_PARAMETER") for spec in cloud.functions.values()} - {None} == {public_url}
+        assert parameters.get_parameter(public_url, force_fetch=True) == "https://CrmHttpApi.execute-api.eu-central-1.amazonaws.com"
+        # its identities, configuration sets, buses and schedules exist too
         identities = {i["IdentityName"] for i in cloud.client("sesv2").list_email_identities()["EmailIdentities"]}
-        assert {"example.cz", "obchod@example.cz"} <= identities
-        schedules = {s["Name"] for s in cloud.client("scheduler").list_schedules()["Schedules"]}
-        assert schedules == {"crm-local-InactivityScanFunction-Daily", "crm-local-TimerSweepFunction-Every15Minutes",
-                             "crm-local-DealScanFunction-Daily"}
-        for bus in cloud.template.resources_of_type("AWS::Events::EventBus"):
+        assert {cloud.ref(i) for i in of_type("AWS::SES::EmailIdentity")} | {declared.parameters["SenderEmail"]} <= identities
+        config_sets = set(cloud.client("sesv2").list_configuration_sets()["ConfigurationSets"])
+        assert config_sets == {cloud.ref(c) for c in of_type("AWS::SES::ConfigurationSet")}
+        for bus in of_type("AWS::Events::EventBus"):
             assert cloud.client("events").describe_event_bus(Name=cloud.ref(bus))["Arn"] == cloud.get_att(bus, "Arn")
-        # and its triggers are wired
-        assert "ActivityProcessorFunction.NewActivities" in [c.name for c in cloud.stream_consumers]
-        assert [c.name for c in cloud.sqs_consumers] == ["TimerWorkerFunction.Timers"]
-        assert {r.route_key: r.auth for r in cloud.routes()}["GET /openapi.json"] == "NONE"
-        assert {r.auth for r in cloud.routes() if r.path != "/openapi.json"} == {"AWS_IAM"}
+        schedules = {s["Name"] for s in cloud.client("scheduler").list_schedules()["Schedules"]}
+        assert schedules == {
+            str(cloud.template.resolve(props.get("Name") or f"{cloud.name_prefix}-{key.replace('.', '-')}"))
+            for key, props in _events_of_type(declared, "ScheduleV2").items()
+        }
+        # and every function is loaded with its triggers wired
+        assert set(cloud.functions) == set(of_type("AWS::Serverless::Function"))
+        assert {c.name for c in cloud.stream_consumers} == set(_events_of_type(declared, "DynamoDB"))
+        assert {c.name for c in cloud.sqs_consumers} == set(_events_of_type(declared, "SQS"))
+        assert {c.name: c.queue_arn for c in cloud.sqs_consumers} == {
+            key: cloud.template.resolve(props["Queue"]) for key, props in _events_of_type(declared, "SQS").items()
+        }
+        # every route of the template is served; only those the template marks public (Authorizer: NONE) skip IAM auth
+        http_events = _events_of_type(declared, "HttpApi")
+        expected_auth = {
+            f"{props['Method'].upper()} {props['Path']}": "NONE" if (props.get("Auth") or {}).get("Authorizer") == "NONE" else "AWS_IAM"
+            for props in http_events.values()
+        }
+        assert len(expected_auth) == len(http_events)  # no route declared twice
+        assert {r.route_key: r.auth for r in cloud.routes()} == expected_auth
+        assert expected_auth["GET /openapi.json"] == "NONE" and expected_auth["POST /contacts"] == "AWS_IAM"
+        assert declared.resources["CrmHttpApi"]["Properties"]["Auth"]["DefaultAuthorizer"] == "AWS_IAM"
         assert cloud.invocations == {}
