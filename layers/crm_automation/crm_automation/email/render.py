@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from email.headerregistry import Address
+from email import policy as email_policy
+from email.headerregistry import Address, BaseHeader, HeaderRegistry
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 from functools import lru_cache
@@ -15,6 +16,61 @@ from pathlib import Path
 from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+
+
+class _FoldedOnce(BaseHeader):
+    """A header that remembers how it folds under each policy it was folded with (a policy is immutable, so its
+    type and settings say everything the folding depends on): a header shared by many messages is folded once."""
+
+    def fold(self, *, policy: Any) -> str:
+        try:
+            key: Any = (type(policy), frozenset(vars(policy).items()))
+        except TypeError:  # a setting that cannot be a key: fold as usual
+            return super().fold(policy=policy)
+        folds = self.__dict__.setdefault("_folds", {})
+        folded = folds.get(key)
+        if folded is None:
+            folded = folds[key] = super().fold(policy=policy)
+        return folded
+
+
+class _HeaderFactory(HeaderRegistry):
+    """The email package's own header registry (the same parsing, folding and CR/LF refusal), except that it builds
+    each header class once instead of for every header, and keeps the headers it made lately: a value that every
+    message of a campaign repeats (From, Subject, List-Unsubscribe-Post, the parts' Content-Type ...) is parsed and
+    folded once per container, not once per recipient. Header objects are immutable, so sharing them is safe."""
+
+    _KEEP = 512
+
+    def __init__(self) -> None:
+        super().__init__(base_class=_FoldedOnce)
+        self._classes: dict[str, type] = {}
+        self._made: dict[tuple[Any, ...], BaseHeader] = {}
+
+    def __getitem__(self, name: str) -> type:
+        cls = self._classes.get(name.lower())
+        if cls is None:
+            cls = self._classes[name.lower()] = super().__getitem__(name)
+        return cls
+
+    def __call__(self, name: str, value: Any) -> BaseHeader:
+        if type(value) is str:
+            key: tuple[Any, ...] = (name, value)
+        elif type(value) is Address:
+            key = (name, Address, value.display_name, value.username, value.domain)
+        else:
+            return self[name](name, value)
+        header = self._made.get(key)
+        if header is None:
+            header = self[name](name, value)
+            if len(self._made) >= self._KEEP:
+                self._made.clear()
+            self._made[key] = header
+        return header
+
+
+# The default policy (what EmailMessage() uses) with the remembering header factory: byte-for-byte the same output.
+POLICY = email_policy.default.clone(header_factory=_HeaderFactory())
 
 
 @dataclass(frozen=True)
@@ -59,7 +115,7 @@ def build_message(
 ) -> EmailMessage:
     """A multipart/alternative message. Header values go through the email package's header registry, which
     refuses CR/LF, so a name or subject cannot inject headers."""
-    message = EmailMessage()
+    message = EmailMessage(policy=POLICY)
     message["From"] = Address(display_name=sender_name, addr_spec=sender_email)
     message["To"] = Address(display_name=to_name or "", addr_spec=to_email)
     message["Subject"] = rendered.subject

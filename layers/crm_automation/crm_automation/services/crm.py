@@ -34,6 +34,7 @@ from crm_automation.domain.models import (
 )
 from crm_automation.errors import ConcurrentWriteError, ConflictError, InvalidRequestError, NotFoundError
 from crm_automation.services.runtime import Runtime
+from crm_automation.services.suppressions import write_through_ops
 from crm_automation.settings import get_settings
 
 
@@ -167,7 +168,16 @@ def create_contact(rt: Runtime, data: ContactIn, now: datetime, caller: str | No
     )
     if data.satisfaction:
         contact = rate(contact, data.satisfaction, now, caller, rt.settings)
-    return rt.store.contacts.save(contact, new=True)
+    return _save(rt, None, contact, now)
+
+
+def _save(rt: Runtime, before: Contact | None, contact: Contact, now: datetime) -> Contact:
+    """Save the contact, and in the same transaction mark its address with any opt-out or bounce it now carries."""
+    address_ops = write_through_ops(rt, before, contact, now)
+    if not address_ops:
+        return rt.store.contacts.save(contact, new=before is None)
+    rt.store.transact([rt.store.contacts.save_op(contact, new=before is None), *address_ops])
+    return contact.model_copy(update={"version": contact.version + 1})
 
 
 def get_contact(rt: Runtime, contact_id: str) -> Contact:
@@ -188,7 +198,7 @@ def update_contact(rt: Runtime, contact_id: str, patch: ContactPatch, now: datet
     updated = contact.model_validate(contact.model_dump() | changes | {"updated_at": now})
     if rating_changed:  # the same value sent again (e.g. by a CRM sync) is not a new rating
         updated = rate(updated, patch.satisfaction, now, caller, rt.settings)
-    return rt.store.contacts.save(updated)
+    return _save(rt, contact, updated, now)
 
 
 def contact_view(rt: Runtime, contact_id: str) -> ContactView:

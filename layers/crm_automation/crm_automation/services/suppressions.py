@@ -10,7 +10,9 @@ from typing import Any, Literal
 from email_validator import EmailNotValidError, validate_email
 from pydantic import BaseModel, ConfigDict, Field
 
-from crm_automation.domain.addresses import AddressReason, AddressRecord, address_key
+from crm_automation.domain.addresses import (AddressReason, AddressRecord, AddressSuppression, address_key,
+                                              normalise_email)
+from crm_automation.domain.suppression import address_reason_of
 from crm_automation.domain.models import Activity, ActivityKind, Contact, MarketingStatus
 from crm_automation.domain.unsubscribe import InvalidToken, verify
 from crm_automation.errors import ConcurrentWriteError
@@ -24,6 +26,25 @@ def address_record(rt: Runtime, contact: Contact | None) -> AddressRecord | None
     if contact is None or not contact.email:
         return None
     return rt.store.addresses.get(address_key(contact.email, rt.keys.address))
+
+
+def write_through_ops(rt: Runtime, before: Contact | None, after: Contact, now: datetime) -> list[dict[str, Any]]:
+    """A contact newly marked "Nezasílat marketing", unsubscribed, bounced or complained marks its address too
+    (in the same transaction as the contact), so every contact with that address, and any later re-import of it,
+    is suppressed. Lifting a status on the contact does not lift the address suppression."""
+    if not after.email:
+        return []
+    reasons = set(address_reason_of(after))
+    if before is not None and before.email and normalise_email(before.email) == normalise_email(after.email):
+        reasons -= set(address_reason_of(before))
+    if not reasons:
+        return []
+    key = address_key(after.email, rt.keys.address)
+    record = rt.store.addresses.get(key) or AddressRecord(address_key=key)
+    missing = {r: AddressSuppression(at=now, source="crm") for r in reasons if not record.suppressed(r)}
+    if not missing:
+        return []
+    return [rt.store.addresses.save_op(record.model_copy(update={"suppressions": record.suppressions | missing}))]
 
 
 @dataclass(frozen=True)
