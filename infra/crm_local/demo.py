@@ -26,6 +26,7 @@ from rich.console import Console
 from rich.table import Table
 
 from crm_local import sample_data
+from crm_local.demo_campaign import print_campaign_report, run_campaign_story
 
 PRAGUE = ZoneInfo("Europe/Prague")
 START = datetime(2026, 3, 2, 4, 0, tzinfo=UTC)  # Monday 05:00 in Prague, before the first daily scan
@@ -33,7 +34,8 @@ END = datetime(2026, 6, 30, 18, 0, tzinfo=UTC)
 SWEEP_RESOLUTION = timedelta(hours=6)
 ROOT = Path(__file__).resolve().parents[2]
 # Template parameters of the demo deployment: the sample CRM's sales team leads and owners' names in e-mails.
-PARAMETERS = {"TeamLeads": json.dumps(sample_data.TEAM_LEADS), "Owners": json.dumps(sample_data.OWNER_PROFILES)}
+PARAMETERS = {"TeamLeads": json.dumps(sample_data.TEAM_LEADS), "Owners": json.dumps(sample_data.OWNER_PROFILES),
+              "PublicBaseUrl": "http://127.0.0.1:3000"}  # unsubscribe links point at `make local`
 VERY_UNHAPPY = "Vysoká nespokojenost"
 
 OUTCOME_CS = {
@@ -75,6 +77,7 @@ class DemoResult:
     events: list[tuple[str, str]] = field(default_factory=list)
     bus_events: list[dict[str, Any]] = field(default_factory=list)  # what went out on the EventBridge bus
     deals: list[dict[str, Any]] = field(default_factory=list)
+    campaign: dict[str, Any] = field(default_factory=dict)  # the win-back campaign (demo_campaign)
 
     def enrolled(self) -> list[dict[str, Any]]:
         return [c for c in self.contacts.values() if c.get("inactivity")]
@@ -212,6 +215,9 @@ def run_scenario(cloud: Any, *, background: int = 240, say: Any = None) -> DemoR
     cloud.advance(END - cloud.clock.now(), rate_resolution=SWEEP_RESOLUTION)
     note("Hodiny posunuty na 30. 6. 2026: follow-upy po 30 dnech i nově neaktivní kontakty zpracovány")
 
+    # Marketing's win-back campaign, from the preview to an unsubscribe
+    campaign = run_campaign_story(cloud, note)
+
     contacts = {c["contact_id"]: c for c in _scan(cloud, "ContactsTable")}
     return DemoResult(
         loaded=loaded,
@@ -224,6 +230,7 @@ def run_scenario(cloud: Any, *, background: int = 240, say: Any = None) -> DemoR
         events=events,
         bus_events=cloud.bus_events(),
         deals=_scan(cloud, "DealsTable"),
+        campaign=campaign,
     )
 
 
@@ -389,6 +396,7 @@ def run_demo(out_dir: str = "out", background: int = 240) -> DemoResult:
                       f"scan --table-name {cloud.physical_name('ContactsTable')})")
         result = run_scenario(cloud, background=background, say=lambda text: console.print(f"• {text}"))
         print_report(result, console, sample_data.story_contacts(START))
+        print_campaign_report(result.campaign, console)
         console.print(f"\nE-maily jako soubory .eml: {out / 'mail'} (otevřete v poštovním klientu)")
         if cloud.bus_events():
             console.print(f"Události EventBridge (JSON Lines): {cloud.events_file}")

@@ -136,6 +136,36 @@ def story_contacts(start: datetime) -> list[StoryContact]:
                      "reaktivační e-mail (pozastaveno); spokojenost „Neutrální“ pauzu zruší",
                      person("paused", "Alena", "Svobodová", 205, company="Cukrárna Svobodová",
                             owner="lucie.horakova")),
+        *winback_contacts(person),
+    ]
+
+
+WINBACK_LOSS_REASON = "Chybějící funkce A"
+# Addresses erased under GDPR in the previous CRM: imported as a suppression list before the win-back campaign
+ERASED_ADDRESSES = ["roman.fiala@example.cz", "karolina.bartosova@example.cz"]
+
+
+def winback_contacts(person: Any) -> list[StoryContact]:
+    """Former customers lost to a missing feature A (seed 000 §4): the win-back campaign's audience."""
+    lost = [{"title": "Roční licence", "value": 60000, "status": "lost", "loss_reason": WINBACK_LOSS_REASON}]
+    former = {"lifecycle": "former_customer", "owner": "jana.dvorakova"}
+    return [
+        StoryContact("wb-clicks", "Win-back: dostane e-mail, otevře ho a klikne na odkaz (aktivita z SES)",
+                     person("wb-clicks", "Jitka", "Šťastná", 30, company="Účetnictví Šťastná", **former), deals=lost),
+        StoryContact("wb-unsubscribes", "Win-back: dostane e-mail a odhlásí se jedním kliknutím (RFC 8058)",
+                     person("wb-unsubscribes", "Radek", "Pospíšil", 35, company="Pospíšil Logistika s.r.o.",
+                            **former), deals=lost),
+        StoryContact("wb-bounces", "Win-back: adresa neexistuje (SES simulátor) → tvrdý bounce, adresa potlačena",
+                     person("wb-bounces", "Milan", "Havel", 40, domain="simulator.amazonses.com", **former)
+                     | {"email": "bounce@simulator.amazonses.com"}, deals=lost),
+        StoryContact("wb-unsubscribed", "Win-back: dříve odhlášený z odběru → vynechán",
+                     person("wb-unsubscribed", "Zdeněk", "Kolář", 25, marketing_status="unsubscribed", **former),
+                     deals=lost),
+        StoryContact("wb-no-consent", "Win-back: bez souhlasu s marketingem → vynechán",
+                     person("wb-no-consent", "Ivana", "Benešová", 28, marketing_consent=None, **former), deals=lost),
+        StoryContact("wb-erased", "Win-back: znovu naimportován z koupeného seznamu, ale adresa byla vymazána "
+                     "(GDPR) → zůstává potlačen",
+                     person("wb-erased", "Roman", "Fiala", 33, **former), deals=lost),
     ]
 
 

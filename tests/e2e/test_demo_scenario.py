@@ -99,7 +99,7 @@ def test_every_task_is_due_on_a_working_day_and_every_email_went_to_an_enrolled_
     sent = [r for d in result.deals for r in [*d.get("reactivation_history", []), d.get("reactivation") or {}]
             if r.get("email") == "sent"]
     assert len(deal_emails) == len(sent) > 0  # one e-mail per enrolment that sent one
-    assert {e["workflow"] for e in result.emails} == {"inactivity", "deal_reactivation"}
+    assert {e["workflow"] for e in result.emails} == {"inactivity", "deal_reactivation", "campaign"}
 
 
 def test_unrelated_writes_never_invoke_the_activity_processor(result) -> None:
@@ -170,3 +170,42 @@ def test_a_reply_ends_the_deal_wait_and_no_task_follows(result) -> None:
     assert not any(t["created_at"] < "2026-04" for t in result.tasks_for("story-deal-replies"))
     # her reply made the deal active again: it is due only 90 days after the reply (June), not after the cool-down
     assert all(r["started_at"] >= "2026-06-04" for r in later)
+
+
+# ---------------------------------------------------------------- the win-back campaign
+
+
+def test_the_win_back_preview_shows_who_is_left_out_and_why(result) -> None:
+    preview = result.campaign["preview"]
+    # the six story former customers lost to "Chybějící funkce A" are in the segment (background ones may join)
+    assert preview["audience"] >= 6
+    assert preview["excluded"]["erased"] >= 1 and preview["excluded"]["unsubscribed"] >= 1
+    assert preview["excluded"]["no_consent"] >= 1
+    assert preview["audience"] == preview["eligible"] + sum(preview["excluded"].values())
+    assert preview["samples"][0]["headers"]["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+
+
+def test_the_win_back_waits_for_the_send_window_then_sends_once_per_address(result) -> None:
+    assert result.campaign["after_launch"]["progress"]["sent"] == 0
+    assert result.campaign["after_launch"]["progress"]["waiting"] == result.campaign["preview"]["audience"]
+    final = result.campaign["final"]
+    assert final["status"] == "completed" and final["progress"]["sent"] == result.campaign["preview"]["eligible"]
+    for address in ("jitka.stastna@example.cz", "radek.pospisil@example.cz", "bounce@simulator.amazonses.com"):
+        mails = [m for m in result.emails_to(address) if m["subject"].startswith("Funkce A")]
+        assert len(mails) == 1
+    for address in ("roman.fiala@example.cz", "zdenek.kolar@example.cz", "ivana.benesova@example.cz"):
+        assert [m for m in result.emails_to(address) if m["subject"].startswith("Funkce A")] == []
+
+
+def test_the_win_back_feedback_and_the_unsubscribe_are_recorded(result) -> None:
+    final = result.campaign["final"]["progress"]
+    assert (final["opens"], final["clicks"], final["bounced"], final["unsubscribed"]) == (1, 1, 1, 1)
+    contacts = result.campaign["contacts"]
+    assert contacts["wb-unsubscribes"]["contact"]["marketing_status"] == "unsubscribed"
+    assert contacts["wb-bounces"]["contact"]["email_status"] == "bounced"
+    assert {"open", "click"} <= {a["kind"] for a in contacts["wb-clicks"]["activities"]}
+    unsubscribe = result.campaign["unsubscribe"]
+    assert unsubscribe["get_status"] == 200 and unsubscribe["post_status"] == 200 and unsubscribe["confirmed"]
+    second = result.campaign["second_preview"]["excluded"]
+    assert second["unsubscribed"] == result.campaign["preview"]["excluded"]["unsubscribed"] + 1
+    assert second["bounced"] >= 1

@@ -139,7 +139,7 @@ def compose(rt: Runtime, campaign: Campaign, contact: Contact, key: str, now: da
         rendered, sender_email=from_address, sender_name=sender_name, to_email=contact.email, to_name=contact.name,
         sent_at=now, reply_to=owner.email if owner else None,
         headers={"List-Unsubscribe": f"<{unsubscribe_url}>", "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
-                 "X-CRM-Campaign": campaign.campaign_id})
+                 "X-CRM-Workflow": "campaign", "X-CRM-Campaign": campaign.campaign_id})
 
 
 # ---------------------------------------------------------------- preview

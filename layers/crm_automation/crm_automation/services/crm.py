@@ -18,6 +18,7 @@ from crm_automation.domain import deal_reactivation
 from crm_automation.domain.escalation import WORKFLOW as ESCALATION
 from crm_automation.domain.escalation import normalise_satisfaction, rate
 from crm_automation.domain.models import (
+    DealBrief,
     INBOUND_KINDS,
     Activity,
     ActivityKind,
@@ -212,13 +213,17 @@ def contact_view(rt: Runtime, contact_id: str) -> ContactView:
 
 
 def _with_open_deal(contact: Contact, deal: Deal, now: datetime) -> Contact | None:
-    """The contact with `deal` in or out of its open-deal list, or None if nothing changes."""
+    """The contact with `deal` in or out of its open-deal list and with the deal's status and loss reason in its
+    deal briefs (what campaign segments filter on), or None if nothing changes."""
     ids = [i for i in contact.open_deal_ids if i != deal.deal_id]
     if deal.is_open:
         ids.append(deal.deal_id)
-    if sorted(ids) == sorted(contact.open_deal_ids):
+    briefs = [b for b in contact.deals if b.deal_id != deal.deal_id]
+    briefs.append(DealBrief(deal_id=deal.deal_id, status=deal.status, loss_reason=deal.loss_reason))
+    if sorted(ids) == sorted(contact.open_deal_ids) and sorted(briefs, key=lambda b: b.deal_id) == \
+            sorted(contact.deals, key=lambda b: b.deal_id):
         return None
-    return contact.model_copy(update={"open_deal_ids": ids, "updated_at": now})
+    return contact.model_copy(update={"open_deal_ids": ids, "deals": briefs, "updated_at": now})
 
 
 def create_deal(rt: Runtime, data: DealIn, now: datetime) -> Deal:
