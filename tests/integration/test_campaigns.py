@@ -375,3 +375,20 @@ def test_bounces_complaints_opens_and_clicks_come_back_from_ses(mcloud):
     assert progress["opens"] == 1 and progress["clicks"] == 1
     assert progress["bounced"] == 1 and progress["complaints"] == 1
     assert progress["sent"] == 3
+
+
+def test_an_opt_out_in_the_crm_holds_for_every_contact_with_that_address(mcloud):
+    # Given a contact marked "Nezasílat marketing" by a salesperson
+    former_customer(mcloud, "opt")
+    assert mcloud.http("PATCH", "/contacts/opt", json={"marketing_status": "do_not_contact"}).status == 200
+    # And the same person again under another contact (an old import), looking perfectly subscribed
+    rt = runtime_for(mcloud)
+    twin = rt.store.contacts.get("opt").model_copy(update={
+        "contact_id": "opt-twin", "email": "Opt@Example.cz", "marketing_status": "subscribed", "version": 0})
+    rt.store.contacts.save(twin, new=True)
+    # Then a campaign leaves both out: the address carries the opt-out
+    campaign_id = new_campaign(mcloud)
+    preview = mcloud.http("POST", f"/campaigns/{campaign_id}/preview", json={"samples": 0}).json()
+    assert preview["eligible"] == 0 and preview["excluded"] == {"do_not_contact": 2}
+    mcloud.http("POST", f"/campaigns/{campaign_id}/launch")
+    assert recipients(mcloud) == Counter()

@@ -78,3 +78,14 @@ def test_a_company_name_ending_in_a_full_stop_gets_no_second_one(template: str, 
                "owner_gender": "m"}
     rendered = render(get_settings().templates_dir, template, locale, context)
     assert "s.r.o.." not in rendered.text and "s.r.o.</strong>." not in rendered.html
+
+
+def test_the_inactivity_email_carries_a_visible_unsubscribe_link_when_given():
+    # Given the signed link of the recipient
+    url = "https://crm.example.cz/u/abc.def?x=1&y=2"
+    rendered = render(S.templates_dir, "inactivity_reactivation", "cs", _context() | {"unsubscribe_url": url})
+    # Then both parts show it (the HTML escaped)
+    assert f"Odhlásit odběr: {url}" in rendered.text
+    assert 'href="https://crm.example.cz/u/abc.def?x=1&amp;y=2"' in rendered.html
+    # And without one (a preview of the template alone) there is no footer
+    assert "Odhlásit" not in render(S.templates_dir, "inactivity_reactivation", "cs", _context()).text

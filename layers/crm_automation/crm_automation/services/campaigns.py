@@ -27,11 +27,11 @@ from crm_automation.domain.campaigns import Campaign, CampaignStatus, Chunk, Chu
 from crm_automation.domain.models import Contact, Timer, UtcDatetime
 from crm_automation.domain.salutation import gender_of, greeting
 from crm_automation.domain.send_window import SendWindow, parse_window
-from crm_automation.domain.unsubscribe import UnsubscribeClaim, sign
 from crm_automation.email.render import build_message, render
 from crm_automation.errors import ConcurrentWriteError, InvalidRequestError, NotFoundError
 from crm_automation.observability import logger
 from crm_automation.services.runtime import Runtime
+from crm_automation.services.suppressions import unsubscribe_link
 
 LAUNCH_TIMER = "campaign_launch"
 REQUEUE_TIMER = "campaign_requeue"  # the send window opens again / a crashed chunk may be reconciled
@@ -120,8 +120,7 @@ def compose(rt: Runtime, campaign: Campaign, contact: Contact, key: str, now: da
     List-Unsubscribe / List-Unsubscribe-Post headers with a token signed for this recipient."""
     settings = rt.settings
     assert contact.email
-    token = sign(UnsubscribeClaim(contact.contact_id, campaign.campaign_id, key), rt.keys.unsubscribe)
-    unsubscribe_url = f"{rt.public_base_url}/u/{token}"
+    unsubscribe_url, unsubscribe_headers = unsubscribe_link(rt, contact.contact_id, campaign.campaign_id, key)
     owner = settings.owner_profile(campaign.sender) if campaign.sender else None
     sender_name = owner.name if owner else settings.sender_name
     context = {
@@ -138,8 +137,7 @@ def compose(rt: Runtime, campaign: Campaign, contact: Contact, key: str, now: da
     return build_message(
         rendered, sender_email=from_address, sender_name=sender_name, to_email=contact.email, to_name=contact.name,
         sent_at=now, reply_to=owner.email if owner else None,
-        headers={"List-Unsubscribe": f"<{unsubscribe_url}>", "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
-                 "X-CRM-Workflow": "campaign", "X-CRM-Campaign": campaign.campaign_id})
+        headers=unsubscribe_headers | {"X-CRM-Workflow": "campaign", "X-CRM-Campaign": campaign.campaign_id})
 
 
 # ---------------------------------------------------------------- preview

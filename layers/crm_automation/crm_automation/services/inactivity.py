@@ -16,7 +16,8 @@ from crm_automation.errors import ConcurrentWriteError
 from crm_automation.observability import logger, metrics
 from crm_automation.services.mail import Delivery, deliver_once
 from crm_automation.services.runtime import Runtime
-from crm_automation.services.suppressions import address_record
+from crm_automation.domain.addresses import address_key
+from crm_automation.services.suppressions import address_record, unsubscribe_link
 
 TEMPLATE = "inactivity_reactivation"
 
@@ -132,12 +133,16 @@ def _send_reactivation(rt: Runtime, contact: Contact, now: datetime) -> Delivery
     settings = rt.settings
     assert contact.inactivity is not None and contact.email
     send_key = _send_key(contact.inactivity.enrolment_id)
-    rendered = render(settings.templates_dir, TEMPLATE, settings.locale, _context(rt, contact, now))
+    # a marketing e-mail: it carries the recipient's one-click unsubscribe like every campaign e-mail
+    url, unsubscribe_headers = unsubscribe_link(rt, contact.contact_id, flow.WORKFLOW,
+                                                address_key(contact.email, rt.keys.address))
+    rendered = render(settings.templates_dir, TEMPLATE, settings.locale,
+                      _context(rt, contact, now) | {"unsubscribe_url": url})
 
     def build() -> EmailMessage:
         return build_message(rendered, sender_email=settings.sender_email, sender_name=settings.sender_name,
                              to_email=contact.email, to_name=contact.name, sent_at=now,
-                             headers={"X-CRM-Workflow": flow.WORKFLOW})
+                             headers=unsubscribe_headers | {"X-CRM-Workflow": flow.WORKFLOW})
 
     def record(message_id: str) -> list[dict]:
         activity = _sent_activity(rt, contact.contact_id, send_key, rendered.subject, now, message_id)

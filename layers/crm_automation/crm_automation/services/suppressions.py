@@ -14,7 +14,7 @@ from crm_automation.domain.addresses import (AddressReason, AddressRecord, Addre
                                               normalise_email)
 from crm_automation.domain.suppression import address_reason_of
 from crm_automation.domain.models import Activity, ActivityKind, Contact, MarketingStatus
-from crm_automation.domain.unsubscribe import InvalidToken, verify
+from crm_automation.domain.unsubscribe import InvalidToken, UnsubscribeClaim, sign, verify
 from crm_automation.errors import ConcurrentWriteError
 from crm_automation.observability import logger
 from crm_automation.services.runtime import Runtime
@@ -47,6 +47,14 @@ def write_through_ops(rt: Runtime, before: Contact | None, after: Contact, now: 
     return [rt.store.addresses.save_op(record.model_copy(update={"suppressions": record.suppressions | missing}))]
 
 
+def unsubscribe_link(rt: Runtime, contact_id: str, list_id: str, key: str) -> tuple[str, dict[str, str]]:
+    """The recipient's signed unsubscribe URL and the RFC 8058 headers that carry it. `list_id` is the campaign id,
+    or the workflow name for automated marketing e-mails (e.g. "inactivity")."""
+    token = sign(UnsubscribeClaim(contact_id, list_id, key), rt.keys.unsubscribe)
+    url = f"{rt.public_base_url}/u/{token}"
+    return url, {"List-Unsubscribe": f"<{url}>", "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"}
+
+
 @dataclass(frozen=True)
 class Unsubscribed:
     campaign_id: str
@@ -60,7 +68,8 @@ def unsubscribe(rt: Runtime, token: str, now: datetime, via: str) -> Unsubscribe
     store = rt.store
     contact = store.contacts.get(claim.contact_id)
     extra: list[dict[str, Any]] = []
-    if op := store.campaigns.count_op(claim.campaign_id, {"unsubscribed": 1}):
+    is_campaign = claim.campaign_id.startswith("cmp-")  # else a workflow's e-mail (e.g. the inactivity one)
+    if is_campaign and (op := store.campaigns.count_op(claim.campaign_id, {"unsubscribed": 1})):
         extra.append(op)
     if contact is not None:
         extra.append(store.activities.create_op(Activity(
