@@ -12,17 +12,13 @@ from crm_automation.services.runtime import Runtime
 
 rt = Runtime()
 processor = BatchProcessor(event_type=EventType.SQS, model=PlanQueueRecord)
-_context: LambdaContext | None = None
-
-
-def _seconds_left() -> float:
-    return _context.get_remaining_time_in_millis() / 1000 if _context is not None else 900.0
 
 
 @tracer.capture_method(capture_response=False)
-def record_handler(record: PlanQueueRecord) -> str:
+def record_handler(record: PlanQueueRecord, lambda_context: LambdaContext) -> str:
     plan = record.body
-    outcome = campaigns.plan_segment(rt, plan.campaign_id, plan.segment, plan.segments, rt.clock.now(), _seconds_left)
+    outcome = campaigns.plan_segment(rt, plan.campaign_id, plan.segment, plan.segments, rt.clock.now(),
+                                     time_left=lambda: lambda_context.get_remaining_time_in_millis() / 1000)
     logger.info("Segment planned", extra={"campaign_id": plan.campaign_id, "segment": plan.segment,
                                           "outcome": outcome})
     return outcome
@@ -32,6 +28,4 @@ def record_handler(record: PlanQueueRecord) -> str:
 @metrics.log_metrics
 @tracer.capture_lambda_handler(capture_response=False)
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
-    global _context
-    _context = context
     return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)

@@ -12,17 +12,13 @@ from crm_automation.services.runtime import Runtime
 
 rt = Runtime()
 processor = BatchProcessor(event_type=EventType.SQS, model=ChunkQueueRecord)
-_context: LambdaContext | None = None
-
-
-def _seconds_left() -> float:
-    return _context.get_remaining_time_in_millis() / 1000 if _context is not None else 900.0
 
 
 @tracer.capture_method(capture_response=False)
-def record_handler(record: ChunkQueueRecord) -> str:
+def record_handler(record: ChunkQueueRecord, lambda_context: LambdaContext) -> str:
     message = record.body
-    report = campaign_sender.send_chunk(rt, message.campaign_id, message.chunk_id, rt.clock.now(), _seconds_left)
+    report = campaign_sender.send_chunk(rt, message.campaign_id, message.chunk_id, rt.clock.now(),
+                                        time_left=lambda: lambda_context.get_remaining_time_in_millis() / 1000)
     logger.info("Chunk handled", extra={"campaign_id": message.campaign_id, "chunk_id": message.chunk_id,
                                         "outcome": report.outcome, "sent": report.sent, "failed": report.failed,
                                         "skipped": dict(report.skipped), "reconciled": report.reconciled})
@@ -33,6 +29,4 @@ def record_handler(record: ChunkQueueRecord) -> str:
 @metrics.log_metrics
 @tracer.capture_lambda_handler(capture_response=False)
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
-    global _context
-    _context = context
     return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)

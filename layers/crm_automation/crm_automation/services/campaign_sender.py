@@ -21,6 +21,7 @@ the chunk. An address SES reported is recorded as sent; one it did not report wi
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections import Counter
 from collections.abc import Callable
@@ -28,6 +29,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from aws_lambda_powertools.metrics import MetricUnit
+from jinja2 import TemplateError
 
 from crm_automation.adapters.marketing import contacts_by_id
 from crm_automation.domain.addresses import AddressRecord, address_key
@@ -40,6 +42,7 @@ from crm_automation.services import campaigns as campaign_service
 from crm_automation.services.runtime import Runtime
 
 THROTTLE_RETRIES = 8
+_TAG_SAFE = re.compile(r"[A-Za-z0-9_-]{1,256}")
 
 
 @dataclass
@@ -153,9 +156,15 @@ class _Work:
         """Send one reserved message. True: sent; False: SES refused it for good."""
         contact = self.contacts[cid]
         key = self.keys[cid]
-        message = campaign_service.compose(self.rt, self.campaign, contact, key, self.rt.clock.now())
-        tags = {"campaign": self.campaign.campaign_id, "chunk": self.chunk.chunk_id, "address": key,
-                "contact": cid}
+        try:
+            message = campaign_service.compose(self.rt, self.campaign, contact, key, self.rt.clock.now())
+        except (ValueError, TemplateError) as error:  # e.g. a header the email package refuses: this one fails
+            logger.error("Campaign message could not be built", extra={"error": type(error).__name__,
+                                                                       "campaign_id": self.campaign.campaign_id})
+            return False
+        tags = {"campaign": self.campaign.campaign_id, "chunk": self.chunk.chunk_id, "address": key}
+        if _TAG_SAFE.fullmatch(cid):  # SES tag values allow only these; feedback finds other contacts by address
+            tags["contact"] = cid
         for attempt in range(THROTTLE_RETRIES):
             try:
                 self.rt.mailer.send(message, tags=tags)
