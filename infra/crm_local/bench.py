@@ -15,6 +15,10 @@ the daily scan function runs from its ScheduleV2 event on the emulated template,
 (every Query and GetItem response, via the adapter's counters) against the table size. The table is bulk-loaded
 before the stream consumers start reading (LATEST), as an import before go-live would be. Without the sparse index the
 same question is a filtered Scan, which reads every item (ratio 1.0).
+
+campaigns (crm_local.bench_campaigns, last; `python -m crm_local.bench campaigns` runs only these): the send path's
+CPU per recipient relative to a bare SESv2 send loop, and a 1,000,000-recipient campaign on a virtual clock
+relative to N / send rate.
 """
 
 from __future__ import annotations
@@ -37,7 +41,7 @@ from rich.table import Table
 from crm_automation.adapters import dynamodb
 from crm_automation.domain.models import Contact, Deal, DealReactivation, DealStatus, InactivityState
 from crm_automation.settings import Settings
-from crm_local import LocalCloud
+from crm_local import LocalCloud, bench_campaigns
 
 ROOT = Path(__file__).resolve().parents[2]
 NOW = datetime(2026, 3, 2, 5, 0, tzinfo=UTC)  # 06:00 in Prague: the daily run
@@ -217,13 +221,18 @@ def bench_escalation(escalations: int, unrelated: int, console: Console) -> dict
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("only", nargs="?", choices=["campaigns"], help="run only these benchmarks")
     parser.add_argument("--contacts", type=int, default=100_000)
     parser.add_argument("--due-share", type=float, default=0.01)
     parser.add_argument("--deals", type=int, default=50_000)
     parser.add_argument("--escalations", type=int, default=100)
     parser.add_argument("--unrelated-updates", type=int, default=1000)
+    bench_campaigns.add_arguments(parser)
     args = parser.parse_args()
     console = Console(width=max(Console().width, 140))
+    if args.only == "campaigns":
+        bench_campaigns.run(args, console)
+        return
     e = bench_escalation(args.escalations, args.unrelated_updates, console)
     table = Table(title="Dissatisfaction escalation on the local emulation over HTTP (one run)")
     for column in ("escalations", "latency median", "latency p95", "÷ plain update round trip",
@@ -261,6 +270,7 @@ def main() -> None:
                   "Scan, which reads every item: ratio 1.0.")
     if r["ratio"] > 0.02:
         raise SystemExit(f"read ratio {r['ratio']:.4f} exceeds the 0.02 goal")
+    bench_campaigns.run(args, console)
 
 
 if __name__ == "__main__":
