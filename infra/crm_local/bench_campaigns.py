@@ -20,7 +20,9 @@ calls; two `thread_time()` per wrapped call, nothing is left out). A cross-check
 **2. A 1,000,000-recipient campaign on a virtual clock (goal: duration <= 1.05 x N / send rate, and never more
 sends in one second than the rate).** A discrete-event simulation, no AWS, a few seconds per scenario:
 
-* What is real code: the limiter. Every token take runs the real `CampaignsRepo.take_tokens` against an in-memory
+* What is real code: the limiter and the pacer. Each sender asks for tokens as the real `SendPacer` (one per
+  sender, as in `_Work`) decides: only as many as it can use before the current second ends, by its measured send
+  time, and never sends on a token after its second. Every token take runs the real `CampaignsRepo.take_tokens` against an in-memory
   table that evaluates the conditional ADD it sends (the request is checked, so a change to the adapter stops the
   bench instead of silently diverging); each call it makes costs one UpdateItem latency. The constants come from
   `Settings` (campaign_chunk_size, send_batch_size, campaign_scan_segments, ses_max_send_rate) and template.yaml
@@ -30,12 +32,12 @@ sends in one second than the rate).** A discrete-event simulation, no AWS, a few
   every 40-80 ms each, so senders never wait for it after the first pages. Per chunk: GetItem campaign and chunk
   (3-8 ms each), the lease transaction (8-15 ms), two BatchGetItems (8-15 ms each). Per batch of <=
   send_batch_size: the campaign re-read (GetItem), the time-left check (Timeout - 20 s: record, re-queue, end),
-  tokens for min(batch, rest) (0 granted: sleep to the next second exactly as `_Work.tokens` does, computed from
-  the time before the call), the reservation transaction (15-30 ms), the sends one after another (SES SendEmail
+  the reservation transaction (15-30 ms), then per recipient a token (as `_Work.token`: the pacer's ask, the
+  limiter's grant, 0 granted: sleep to the next second), and the sends one after another (SES SendEmail
   40-80 ms, uniform, mean 60 ms; each preceded by the measured per-recipient CPU of part 1 scaled to the
   function's CPU share, MemorySize / 1769 MB of a vCPU), and the record transaction (8-15 ms). A finished chunk:
   the done record (8-15 ms) and complete_if_finished (4-10 ms). A send counts in the second its request reaches
-  SES (half its latency after it leaves). The send window is always open; SES never throttles.
+  SES (20 ms after the call starts). The send window is always open; SES never throttles.
 * Printed: simulated duration (launch to the last chunk recorded done), ideal N / rate, their ratio, the most
   tokens the limiter granted for one second, and the most sends SES received in one calendar second.
 """
@@ -62,7 +64,7 @@ from rich.console import Console
 from rich.table import Table
 
 from crm_automation.adapters.marketing import CampaignsRepo
-from crm_automation.domain.campaigns import CampaignStatus, ChunkState
+from crm_automation.domain.campaigns import CampaignStatus, ChunkState, SendPacer
 from crm_automation.domain.models import Consent, Contact, Lifecycle
 from crm_automation.observability import logger, metrics
 from crm_automation.services import campaign_sender
@@ -333,6 +335,9 @@ class Latency:
     planner_page: tuple[float, float] = (0.040, 0.080)
 
 
+SES_TRANSIT = 0.02  # seconds from the start of a send call until SES has the request
+
+
 def simulate(recipients: int, rate: float, workers: int, *, settings: Settings, cpu_per_recipient: float,
              memory_mb: int, timeout: int, seed: int = 1, latency: Latency = Latency()) -> dict[str, Any]:
     """One campaign of `recipients` on a virtual clock; see the module docstring for the model."""
@@ -368,6 +373,7 @@ def simulate(recipients: int, rate: float, workers: int, *, settings: Settings, 
 
     def worker() -> Generator[float, None, None]:
         nonlocal next_arrival, chunks_done, finished_at
+        pacer = SendPacer(limit=limit)  # one per sender, as in _Work
         while True:
             while next_arrival < len(arrivals) and arrivals[next_arrival][0] <= now:
                 waiting.append(arrivals[next_arrival][1])
@@ -388,24 +394,30 @@ def simulate(recipients: int, rate: float, workers: int, *, settings: Settings, 
                     yield draw(*latency.small_transaction) + draw(*latency.sqs)
                     waiting.append(remaining)
                     break
-                want = min(batch_size, remaining)
-                while True:  # _Work.tokens
-                    asked_at = now
-                    second = int(asked_at)
-                    calls = table.calls
-                    granted = limiter.take_tokens(second, want, limit)
-                    yield sum(draw(*latency.update) for _ in range(table.calls - calls))
-                    if granted:
-                        break
-                    yield max(0.001, second + 1 - asked_at)
+                batch = min(batch_size, remaining)
                 yield draw(*latency.reservation)
-                at = now
-                for _ in range(granted):
-                    at += cpu
+                for n in range(batch):
+                    while True:  # _Work.token: the real SendPacer decides what to ask the real limiter for
+                        ask = pacer.ask(now, remaining - n)
+                        if ask is None:
+                            break
+                        second, want = ask
+                        if second > now:
+                            yield second - now
+                            continue
+                        calls = table.calls
+                        granted = limiter.take_tokens(second, want, limit)
+                        yield sum(draw(*latency.update) for _ in range(table.calls - calls))
+                        if granted:
+                            pacer.granted(second, granted)
+                            break
+                        yield max(0.001, second + 1 - now)
+                    yield cpu
                     took = draw(*latency.ses)
-                    sends[int(at + took / 2)] += 1
-                    at += took
-                yield at - now
+                    sends[int(now + SES_TRANSIT)] += 1  # when the request reaches SES
+                    yield took
+                    pacer.sent(cpu + took)
+                granted = batch
                 yield draw(*latency.small_transaction)  # record the batch
                 remaining -= granted
             else:

@@ -180,12 +180,12 @@ def test_a_sender_killed_half_way_neither_duplicates_nor_skips(mcloud, monkeypat
             raise RuntimeError("Lambda timed out")  # the sends went out; their record did not
         return real_record(self, sent, *args, **kwargs)
 
-    def send(self, cid):
+    def send(self, cid, *args):
         state["sends"] += 1
         if die.startswith("after reserving") and state["sends"] == 4 and not state["killed"]:
             state["killed"] = True
             raise RuntimeError("Lambda timed out")  # reservations written, three sent, the rest never
-        return real_send(self, cid)
+        return real_send(self, cid, *args)
 
     monkeypatch.setattr(campaign_sender._Work, "record", record)
     monkeypatch.setattr(campaign_sender._Work, "send", send)

@@ -177,3 +177,32 @@ def test_a_suppressed_recipient_is_not_sent():
 def test_progress_adds_up():
     progress = Progress(audience=10, sent=4, failed=1, waiting=2, suppressed_by_reason={"unsubscribed": 2})
     assert progress.queued == 1 and progress.view()["suppressed"] == 2
+
+
+# ---------------------------------------------------------------- pacing sends inside the shared rate
+
+
+def test_the_pacer_asks_only_for_what_it_can_use_before_the_second_ends():
+    from crm_automation.domain.campaigns import SendPacer
+
+    pacer = SendPacer(limit=14, seconds_per_send=0.09)
+    # at the start of a second, with 90 ms per send, about 11 of the 14 tokens are usable
+    assert pacer.ask(100.0, remaining=50) == (100, 11)
+    pacer.granted(100, 11)
+    assert pacer.ask(100.5, remaining=50) is None  # a token in hand
+    # never more than are left to send, nor than the rate
+    assert SendPacer(limit=14, seconds_per_send=0.001).ask(100.0, remaining=3) == (100, 3)
+    assert SendPacer(limit=14, seconds_per_send=0.001).ask(100.0, remaining=500) == (100, 14)
+
+
+def test_a_token_is_never_used_after_its_second():
+    from crm_automation.domain.campaigns import SendPacer
+
+    pacer = SendPacer(limit=14, seconds_per_send=0.09)
+    pacer.granted(100, 5)
+    # late in second 100 (inside the margin) the rest of its tokens are abandoned: ask for second 101
+    assert pacer.ask(100.97, remaining=10)[0] == 101
+    # and in second 101 the old grant does not count
+    assert pacer.ask(101.2, remaining=10)[0] == 101
+    pacer.sent(0.2)
+    assert pacer.seconds_per_send > 0.09  # it learns its send time

@@ -8,6 +8,8 @@ import pytest
 
 from crm_automation.email.render import build_message, render, time_ago
 from crm_automation.settings import Settings
+from datetime import UTC, datetime
+
 from tests.factories import NOW
 
 S = Settings()
@@ -89,3 +91,21 @@ def test_the_inactivity_email_carries_a_visible_unsubscribe_link_when_given():
     assert 'href="https://crm.example.cz/u/abc.def?x=1&amp;y=2"' in rendered.html
     # And without one (a preview of the template alone) there is no footer
     assert "Odhlásit" not in render(S.templates_dir, "inactivity_reactivation", "cs", _context()).text
+
+
+def test_list_unsubscribe_reaches_the_wire_as_a_plain_url_however_long():
+    # Given a signed unsubscribe URL longer than the 78-character folding width
+    url = "https://crm.example.cz/u/" + "A" * 150 + ".tag"
+    rendered = render(S.templates_dir, "inactivity_reactivation", "cs", _context() | {"unsubscribe_url": url})
+    message = build_message(rendered, sender_email="obchod@example.cz", sender_name="Obchodní tým",
+                            to_email="jana@example.cz", to_name="Jana Nováková", sent_at=datetime(2026, 6, 1, tzinfo=UTC),
+                            headers={"List-Unsubscribe": f"<{url}>", "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"})
+    # Then the raw bytes carry it verbatim on one line (not an RFC 2047 encoded word a mail client would not decode)
+    raw = message.as_bytes()
+    assert f"List-Unsubscribe: <{url}>\n".encode() in raw
+    assert b"List-Unsubscribe-Post: List-Unsubscribe=One-Click\n" in raw
+    # And a line break in it is still refused (no header injection)
+    with pytest.raises(ValueError):
+        build_message(rendered, sender_email="obchod@example.cz", sender_name="x", to_email="jana@example.cz",
+                      to_name=None, sent_at=datetime(2026, 6, 1, tzinfo=UTC),
+                      headers={"List-Unsubscribe": "<https://x>\r\nBcc: victim@example.cz"})

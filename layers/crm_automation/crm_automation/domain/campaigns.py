@@ -156,3 +156,41 @@ def reconcile_at(address: AddressRecord, campaign_id: str, window: timedelta) ->
 
 def chunk_id_of(segment: int, page: int) -> str:
     return f"{segment:02d}-{page:06d}"
+
+
+@dataclass
+class SendPacer:
+    """Keeps one sender inside the shared per-second send rate.
+
+    Tokens are granted per calendar second by the shared limiter (at most `limit` per second across all senders),
+    and a token is only ever used in the second it was granted for: a send starts before that second ends (less a
+    margin for the request's way to SES), so SES never sees more than `limit` sends in one second. To leave the rest
+    of a second's tokens to other senders, a sender asks only for as many as it can use before the second ends, by
+    its own measured send time.
+    """
+
+    limit: int
+    margin: float = 0.05  # seconds before the end of a second after which no send starts on that second's token
+    seconds_per_send: float = 0.05  # moving average of this sender's send time
+    second: int = -1
+    left: int = 0
+
+    def ask(self, now: float, remaining: int) -> tuple[int, int] | None:
+        """None: a token for this moment is in hand. Else (second, how many) to ask the limiter for; a second whose
+        usable part is over asks for the next one."""
+        second = int(now)
+        if second == self.second and self.left > 0 and now < second + 1 - self.margin:
+            return None
+        if now >= second + 1 - self.margin:
+            second += 1
+            now = float(second)
+        usable = second + 1 - self.margin - now
+        want = 1 + int(usable / max(self.seconds_per_send, 0.001))
+        return second, max(1, min(remaining, self.limit, want))
+
+    def granted(self, second: int, tokens: int) -> None:
+        self.second, self.left = second, tokens
+
+    def sent(self, took: float) -> None:
+        self.left -= 1
+        self.seconds_per_send = 0.8 * self.seconds_per_send + 0.2 * max(took, 0.0)

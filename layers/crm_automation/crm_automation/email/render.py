@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from email import policy as email_policy
-from email.headerregistry import Address, BaseHeader, HeaderRegistry
+from email.headerregistry import Address, BaseHeader, HeaderRegistry, UnstructuredHeader
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 from functools import lru_cache
@@ -34,6 +34,20 @@ class _FoldedOnce(BaseHeader):
         return folded
 
 
+class _AsIsHeader(UnstructuredHeader):
+    """Written on one line exactly as given (RFC 5322 allows lines up to 998 characters). For List-Unsubscribe: a
+    signed URL is longer than the 78-character folding width and has no space to fold at, so the email package would
+    encode it as an RFC 2047 word, which mail clients do not decode in this header (RFC 2369 wants the <URL>)."""
+
+    max_count = 1
+
+    def fold(self, *, policy: Any) -> str:
+        value = str(self)
+        if not value.isascii() or len(self.name) + 2 + len(value) > 998:
+            return super().fold(policy=policy)
+        return f"{self.name}: {value}{policy.linesep}"
+
+
 class _HeaderFactory(HeaderRegistry):
     """The email package's own header registry (the same parsing, folding and CR/LF refusal), except that it builds
     each header class once instead of for every header, and keeps the headers it made lately: a value that every
@@ -44,6 +58,7 @@ class _HeaderFactory(HeaderRegistry):
 
     def __init__(self) -> None:
         super().__init__(base_class=_FoldedOnce)
+        self.map_to_type("list-unsubscribe", _AsIsHeader)
         self._classes: dict[str, type] = {}
         self._made: dict[tuple[Any, ...], BaseHeader] = {}
 

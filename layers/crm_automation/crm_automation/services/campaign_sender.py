@@ -33,7 +33,8 @@ from jinja2 import TemplateError
 
 from crm_automation.adapters.marketing import contacts_by_id
 from crm_automation.domain.addresses import AddressRecord, address_key
-from crm_automation.domain.campaigns import Campaign, CampaignStatus, Chunk, ChunkState, Outcome, decide, reconcile_at
+from crm_automation.domain.campaigns import (Campaign, CampaignStatus, Chunk, ChunkState, Outcome, SendPacer, decide,
+                                              reconcile_at)
 from crm_automation.domain.models import Contact
 from crm_automation.domain.suppression import SuppressionReason
 from crm_automation.errors import ConcurrentWriteError, PermanentSendError, TransientError
@@ -70,6 +71,7 @@ class _Work:
         self.contacts: dict[str, Contact] = {}
         self.keys: dict[str, str] = {}
         self.addresses: dict[str, AddressRecord] = {}
+        self.pacer = SendPacer(limit=max(1, int(rt.settings.ses_max_send_rate)))
 
     # -- reading and deciding
     def load(self, contact_ids: list[str]) -> None:
@@ -93,17 +95,23 @@ class _Work:
         return decision.outcome, decision.reason.value if decision.reason else None
 
     # -- tokens, reservations, sending
-    def tokens(self, want: int) -> int:
-        """Block (on the clock) until at least one send token is granted; returns how many (≤ want)."""
-        limit = max(1, int(self.rt.settings.ses_max_send_rate))
+    def token(self, remaining: int) -> None:
+        """Block (on the clock) until this sender holds a send token for the current second (shared limiter)."""
         clock = self.rt.clock
         while True:
-            now = clock.now()
-            second = int(now.timestamp())
-            granted = self.store.campaigns.take_tokens(second, want, limit)
+            now = clock.now().timestamp()
+            ask = self.pacer.ask(now, remaining)
+            if ask is None:
+                return
+            second, want = ask
+            if second > now:  # the usable part of this second is over: wait for the next one
+                clock.sleep(second - now)
+                continue
+            granted = self.store.campaigns.take_tokens(second, want, self.pacer.limit)
             if granted:
-                return granted
-            clock.sleep(max(0.001, second + 1 - now.timestamp()))
+                self.pacer.granted(second, granted)
+                return
+            clock.sleep(max(0.001, second + 1 - now))
 
     def reserve(self, batch: list[str]) -> tuple[list[str], dict[str, str]]:
         """Reserve `batch` (contact ids decided SEND) in one transaction. Returns (reserved, skipped on re-read)."""
@@ -152,8 +160,9 @@ class _Work:
             return batch, skipped
         raise TransientError("reservations kept conflicting")
 
-    def send(self, cid: str) -> bool:
-        """Send one reserved message. True: sent; False: SES refused it for good."""
+    def send(self, cid: str, remaining: int) -> bool:
+        """Send one reserved message, each attempt on a send token of its own second. True: sent; False: SES
+        refused it for good (or it cannot be built). A throttled attempt waits and tries again."""
         contact = self.contacts[cid]
         key = self.keys[cid]
         try:
@@ -165,17 +174,22 @@ class _Work:
         tags = {"campaign": self.campaign.campaign_id, "chunk": self.chunk.chunk_id, "address": key}
         if _TAG_SAFE.fullmatch(cid):  # SES tag values allow only these; feedback finds other contacts by address
             tags["contact"] = cid
+        clock = self.rt.clock
         for attempt in range(THROTTLE_RETRIES):
+            self.token(remaining)
+            started = clock.now()
             try:
                 self.rt.mailer.send(message, tags=tags)
                 return True
             except TransientError:
                 metrics.add_metric(name="SesThrottled", unit=MetricUnit.Count, value=1)
-                self.rt.clock.sleep(min(0.1 * 2 ** attempt, 5.0))
+                clock.sleep(min(0.1 * 2 ** attempt, 5.0))
             except PermanentSendError as error:
                 logger.warning("SES refused a campaign message", extra={"error": type(error).__name__,
                                                                           "campaign_id": self.campaign.campaign_id})
                 return False
+            finally:
+                self.pacer.sent((clock.now() - started).total_seconds())
         raise TransientError("SES kept throttling")
 
     def record(self, sent: set[str], failed: set[str], skipped: dict[str, str], *, state: ChunkState | None = None,
@@ -270,15 +284,14 @@ def send_chunk(rt: Runtime, campaign_id: str, chunk_id: str, now: datetime,
             rt.send_queue.send_all([{"campaign_id": campaign_id, "chunk_id": chunk_id}])
             work.report.outcome = "continued"
             return work.report
-        granted = work.tokens(min(batch_size, len(queue)))
-        batch, queue = queue[:granted], queue[granted:]
+        batch, queue = queue[:batch_size], queue[batch_size:]
         fresh = [cid for cid in batch if cid not in resend]
         reserved, lost = work.reserve(fresh)
         ready = [cid for cid in batch if cid in resend] + reserved
         sent: set[str] = set()
         failed: set[str] = set()
-        for cid in ready:
-            (sent if work.send(cid) else failed).add(work.keys[cid])
+        for n, cid in enumerate(ready):
+            (sent if work.send(cid, len(ready) - n + len(queue)) else failed).add(work.keys[cid])
         work.record(sent, failed, lost)
     if wait_until is not None:  # some sends of a crashed attempt are still unaccounted for: decide them later
         work.record(set(), set(), {}, state=ChunkState.PARKED, release=True)
