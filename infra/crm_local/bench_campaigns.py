@@ -7,13 +7,14 @@ are skipped: the consumers start after the import), a campaign is created and la
 the real planner (`plan_segment`) cuts the audience into chunks. Then, chunk by chunk, the real
 `campaign_sender.send_chunk` runs with the sender function's own settings (built from its environment in the
 template) and default boto3 clients, exactly as in the Lambda, and `time.thread_time()` of the calling thread is
-summed around it: lease, batch reads, decisions, token takes, reservation transactions, rendering, MIME, the
-signed List-Unsubscribe, the SES calls and the record transactions are all inside. The moto server answers in
+summed around it: lease, batch reads, decisions, token takes, reservation transactions, rendering, the signed
+List-Unsubscribe, the SES calls (Simple content with our headers: SES builds the MIME) and the record transactions
+are all inside. The moto server answers in
 other threads of this process, so its CPU is not counted. Right after each chunk, the baseline sends the same
 recipients with a bare loop of boto3 `sesv2.send_email` (Simple content: subject, text and HTML bodies of the same
 text from f-strings) to the same moto server, timed the same way; interleaving the two keeps a busy machine from
 favouring either. Both clients are created and warmed up (one call each) before timing. A second table splits
-our CPU into the SES call, `compose`, MIME to bytes, the DynamoDB calls and the rest (thread CPU inside those
+our CPU into the SES call, `compose`, building the request, the DynamoDB calls and the rest (thread CPU inside those
 calls; two `thread_time()` per wrapped call, nothing is left out). A cross-check at the end runs the real
 `CampaignsRepo.take_tokens` against the emulation and against the in-memory limiter of part 2.
 
@@ -186,7 +187,7 @@ def _run_send_cpu(cloud: LocalCloud, recipients: int, console: Console) -> dict[
     # cold start (clients, keys, templates) on both sides, outside the timing
     ses = boto3.client("sesv2")
     _bare_send(ses, warm_up)
-    rt.mailer.send(campaign_service.compose(rt, campaign, warm_up, "0" * 64, now))
+    rt.mailer.send_simple(campaign_service.compose(rt, campaign, warm_up, "0" * 64, now))
     _ = rt.store, rt.send_queue, rt.keys
 
     parts = _CpuParts(rt)
@@ -225,7 +226,7 @@ class _CpuParts:
     def __init__(self, rt: Runtime) -> None:
         self.seconds: Counter[str] = Counter()
         self._undo: list[Any] = []
-        self._wrap(rt.mailer, "send", "mailer")
+        self._wrap(rt.mailer, "send_simple", "mailer")
         self._wrap(rt.mailer._client, "_make_api_call", "ses")  # noqa: SLF001 - the Lambda's own client
         self._wrap(rt.store.client, "_make_api_call", "dynamodb")
         self._wrap(campaign_service, "compose", "compose")
@@ -253,8 +254,8 @@ class _CpuParts:
 
     def split(self, total: float) -> dict[str, float]:
         s = self.seconds
-        return {"SES SendEmail call": s["ses"], "compose (render, sign, build MIME)": s["compose"],
-                "MIME to bytes": s["mailer"] - s["ses"], "DynamoDB calls": s["dynamodb"],
+        return {"SES SendEmail call": s["ses"], "compose (render, sign)": s["compose"],
+                "request (Simple content, tags)": s["mailer"] - s["ses"], "DynamoDB calls": s["dynamodb"],
                 "rest (decisions, models, bookkeeping)": total - s["mailer"] - s["compose"] - s["dynamodb"]}
 
 
@@ -483,8 +484,8 @@ def run(args: argparse.Namespace, console: Console) -> None:
         split.add_row(*(f"{v * 1e3:.2f}" for v in c["parts"].values()), f"{c['bare'] * 1e3:.2f}")
         console.print(split)
         console.print("Ours: lease, batch reads, decisions, token takes, reservation and record transactions, "
-                      "rendering, MIME with a signed List-Unsubscribe, SES SendEmail (Raw). Bare: SendEmail (Simple) "
-                      "with f-string bodies. The moto server's CPU (other threads) is in neither. The simulation's "
+                      "rendering with a signed List-Unsubscribe, SES SendEmail (Simple content with our headers and "
+                      "tags). Bare: SendEmail (Simple) with f-string bodies. The moto server's CPU (other threads) is in neither. The simulation's "
                       f"limiter model was checked against the emulated DynamoDB on {c['limiter_checked']} takes.")
         if c["ratio"] > CPU_GOAL:
             missed.append(f"send-path CPU ratio {c['ratio']:.2f} > {CPU_GOAL}")

@@ -8,6 +8,7 @@ own suppression function."""
 from __future__ import annotations
 
 import uuid
+from email.utils import parseaddr
 from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -36,9 +37,9 @@ class RecordingMailer(Mailer):
         super().__init__(*args, **kwargs)
         self.sent: list[tuple[str, str]] = []  # (campaign id, recipient)
 
-    def send(self, message: Any, tags: dict[str, str] | None = None) -> str:
-        message_id = super().send(message, tags)
-        self.sent.append((str(message["X-CRM-Campaign"]), message["To"].addresses[0].addr_spec.lower()))
+    def send_simple(self, mail: Any, tags: dict[str, str] | None = None) -> str:
+        message_id = super().send_simple(mail, tags)
+        self.sent.append((mail.headers["X-CRM-Campaign"], parseaddr(mail.to)[1].lower()))
         return message_id
 
 

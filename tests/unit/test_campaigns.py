@@ -206,3 +206,13 @@ def test_a_token_is_never_used_after_its_second():
     assert pacer.ask(101.2, remaining=10)[0] == 101
     pacer.sent(0.2)
     assert pacer.seconds_per_send > 0.09  # it learns its send time
+
+
+@pytest.mark.parametrize("key", ["inactivity-c-1-2026-03-02-reactivation", "deal.x:y@z_1-email", "a__b_", "č-ř"])
+def test_send_keys_survive_the_trip_through_an_ses_tag(key: str):
+    import re as _re
+
+    from crm_automation.services.mail import _tag, send_key_of
+
+    tag = _tag(key)
+    assert _re.fullmatch(r"[A-Za-z0-9_-]+", tag) and send_key_of(tag) == key

@@ -64,7 +64,7 @@ class Settings(BaseSettings):
     marketing_weekly_cap: int = Field(3, ge=0, description="Marketing e-mails per address per 7 days (0 = no cap)")
     campaign_chunk_size: int = Field(100, ge=1, le=1000, description="Contacts scanned per planner page")
     campaign_scan_segments: int = Field(4, ge=1, le=64, description="Parallel scan segments per campaign")
-    send_batch_size: int = Field(25, ge=1, le=49, description="Recipients reserved per transaction")
+    send_batch_size: int = Field(49, ge=1, le=49, description="Recipients reserved per transaction (2 items each)")
     send_reconcile_minutes: int = Field(15, ge=1, description="Wait for SES Send events before re-sending after a crash")
     sender_lease_seconds: int = Field(360, ge=30)
 

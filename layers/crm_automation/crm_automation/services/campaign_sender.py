@@ -31,7 +31,7 @@ from datetime import datetime, timedelta
 from aws_lambda_powertools.metrics import MetricUnit
 from jinja2 import TemplateError
 
-from crm_automation.adapters.marketing import contacts_by_id
+from crm_automation.adapters.marketing import SENDER_ATTRIBUTES, contacts_by_id
 from crm_automation.domain.addresses import AddressRecord, address_key
 from crm_automation.domain.campaigns import (Campaign, CampaignStatus, Chunk, ChunkState, Outcome, SendPacer, decide,
                                               reconcile_at)
@@ -43,6 +43,7 @@ from crm_automation.services import campaigns as campaign_service
 from crm_automation.services.runtime import Runtime
 
 THROTTLE_RETRIES = 8
+CAMPAIGN_REREAD = timedelta(seconds=5)  # how often a sender looks whether its campaign was paused
 _TAG_SAFE = re.compile(r"[A-Za-z0-9_-]{1,256}")
 
 
@@ -72,10 +73,11 @@ class _Work:
         self.keys: dict[str, str] = {}
         self.addresses: dict[str, AddressRecord] = {}
         self.pacer = SendPacer(limit=max(1, int(rt.settings.ses_max_send_rate)))
+        self.campaign_read_at = now
 
     # -- reading and deciding
     def load(self, contact_ids: list[str]) -> None:
-        self.contacts.update(contacts_by_id(self.store, contact_ids))
+        self.contacts.update(contacts_by_id(self.store, contact_ids, SENDER_ATTRIBUTES))
         for cid in contact_ids:
             contact = self.contacts.get(cid)
             if contact is not None and contact.email:
@@ -179,13 +181,13 @@ class _Work:
             self.token(remaining)
             started = clock.now()
             try:
-                self.rt.mailer.send(message, tags=tags)
+                self.rt.mailer.send_simple(message, tags=tags)
                 return True
             except TransientError:
                 metrics.add_metric(name="SesThrottled", unit=MetricUnit.Count, value=1)
                 clock.sleep(min(0.1 * 2 ** attempt, 5.0))
             except PermanentSendError as error:
-                logger.warning("SES refused a campaign message", extra={"error": type(error).__name__,
+                logger.warning("SES refused a campaign message", extra={"error_code": str(error),
                                                                           "campaign_id": self.campaign.campaign_id})
                 return False
             finally:
@@ -310,8 +312,9 @@ def _park_if_closed(work: _Work, remaining: list[str], reread: bool = False) -> 
     window opens (a durable timer re-queues it) or the campaign is resumed."""
     rt = work.rt
     now = rt.clock.now()
-    if reread:
+    if reread and now - work.campaign_read_at >= CAMPAIGN_REREAD:  # a pause takes effect within seconds
         campaign = rt.store.campaigns.get(work.campaign.campaign_id)
+        work.campaign_read_at = now
         if campaign is not None:
             work.campaign = campaign
     window = campaign_service.window(rt)

@@ -14,7 +14,8 @@ import uuid
 from collections import Counter
 from collections.abc import Callable
 from datetime import datetime
-from email.message import EmailMessage
+from email.header import decode_header, make_header
+from email.utils import formataddr
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -27,7 +28,8 @@ from crm_automation.domain.campaigns import Campaign, CampaignStatus, Chunk, Chu
 from crm_automation.domain.models import Contact, Timer, UtcDatetime
 from crm_automation.domain.salutation import gender_of, greeting
 from crm_automation.domain.send_window import SendWindow, parse_window
-from crm_automation.email.render import build_message, render
+from crm_automation.adapters.ses import SimpleMail
+from crm_automation.email.render import render
 from crm_automation.errors import ConcurrentWriteError, InvalidRequestError, NotFoundError
 from crm_automation.observability import logger
 from crm_automation.services.runtime import Runtime
@@ -115,9 +117,10 @@ def window(rt: Runtime) -> SendWindow:
 # ---------------------------------------------------------------- the e-mail
 
 
-def compose(rt: Runtime, campaign: Campaign, contact: Contact, key: str, now: datetime) -> EmailMessage:
+def compose(rt: Runtime, campaign: Campaign, contact: Contact, key: str, now: datetime) -> SimpleMail:
     """The campaign e-mail for one contact: personal salutation, a visible unsubscribe link, and the RFC 8058
-    List-Unsubscribe / List-Unsubscribe-Post headers with a token signed for this recipient."""
+    List-Unsubscribe / List-Unsubscribe-Post headers with a token signed for this recipient. SES builds the MIME
+    message from it (Simple content)."""
     settings = rt.settings
     assert contact.email
     unsubscribe_url, unsubscribe_headers = unsubscribe_link(rt, contact.contact_id, campaign.campaign_id, key)
@@ -134,13 +137,20 @@ def compose(rt: Runtime, campaign: Campaign, contact: Contact, key: str, now: da
     on_identity = bool(owner and owner.email) and "@" not in identity and \
         owner.email.rsplit("@", 1)[-1].lower() == identity  # type: ignore[union-attr]
     from_address = owner.email if on_identity and owner and owner.email else settings.sender_email
-    return build_message(
-        rendered, sender_email=from_address, sender_name=sender_name, to_email=contact.email, to_name=contact.name,
-        sent_at=now, reply_to=owner.email if owner else None,
+    return SimpleMail(
+        sender=formataddr((sender_name, from_address), charset="utf-8"),
+        to=formataddr((contact.name, contact.email), charset="utf-8"),
+        subject=rendered.subject, text=rendered.text, html=rendered.html,
+        reply_to=owner.email if owner else None,
         headers=unsubscribe_headers | {"X-CRM-Workflow": "campaign", "X-CRM-Campaign": campaign.campaign_id})
 
 
 # ---------------------------------------------------------------- preview
+
+
+def _readable(address: str) -> str:
+    """'=?utf-8?q?Obchodn=C3=AD_t=C3=BDm?= <a@b.cz>' as a person reads it: 'Obchodní tým <a@b.cz>'."""
+    return str(make_header(decode_header(address)))
 
 
 def preview(rt: Runtime, campaign_id: str, samples: int, now: datetime) -> dict[str, Any]:
@@ -166,14 +176,11 @@ def preview(rt: Runtime, campaign_id: str, samples: int, now: datetime) -> dict[
         eligible.append(contact)
     sample_mails = []
     for contact in eligible[:samples]:
-        message = compose(rt, campaign, contact, keys[contact.contact_id], now)
-        text = message.get_body(("plain",))
-        html = message.get_body(("html",))
+        mail = compose(rt, campaign, contact, keys[contact.contact_id], now)
+        headers = {"From": _readable(mail.sender), "To": _readable(mail.to)} | \
+            ({"Reply-To": mail.reply_to} if mail.reply_to else {}) | mail.headers
         sample_mails.append({"contact_id": contact.contact_id, "name": contact.name, "email": contact.email,
-                             "subject": str(message["Subject"]),
-                             "text": text.get_content() if text else "", "html": html.get_content() if html else "",
-                             "headers": {k: str(message[k]) for k in ("From", "To", "Reply-To", "List-Unsubscribe",
-                                                                        "List-Unsubscribe-Post") if message[k]}})
+                             "subject": mail.subject, "text": mail.text, "html": mail.html, "headers": headers})
     return {"campaign_id": campaign_id, "audience": len(matched), "eligible": len(eligible),
             "excluded": dict(sorted(excluded.items(), key=lambda kv: -kv[1])), "samples": sample_mails,
             "window_open": window(rt).is_open(now), "next_window": fmt_time(window(rt).next_open(now))}
@@ -226,9 +233,12 @@ def _start(rt: Runtime, campaign_id: str, now: datetime, allowed: set[CampaignSt
     logger.info("Campaign launched", extra={"campaign_id": campaign_id})
 
 
-def _queue_plans(rt: Runtime, campaign_id: str) -> None:
-    total = rt.settings.campaign_scan_segments
-    rt.plan_queue.send_all({"campaign_id": campaign_id, "segment": i, "segments": total} for i in range(total))
+def _queue_plans(rt: Runtime, campaign_id: str, only_unfinished: bool = False) -> None:
+    campaign = get(rt, campaign_id)
+    total = campaign.segments_total or rt.settings.campaign_scan_segments
+    segments = [i for i in range(total)
+                if not only_unfinished or not rt.store.campaigns.get_plan(campaign_id, i)["done"]]
+    rt.plan_queue.send_all({"campaign_id": campaign_id, "segment": i, "segments": total} for i in segments)
 
 
 def pause(rt: Runtime, campaign_id: str, now: datetime) -> Campaign:
@@ -243,8 +253,13 @@ def pause(rt: Runtime, campaign_id: str, now: datetime) -> Campaign:
 
 def resume(rt: Runtime, campaign_id: str, now: datetime) -> Campaign:
     campaign = get(rt, campaign_id)
+    if campaign.status == CampaignStatus.RUNNING:  # a nudge: queue again whatever is unfinished (a lost message)
+        _queue_plans(rt, campaign_id, only_unfinished=True)
+        requeue(rt, campaign_id, now)
+        return get(rt, campaign_id)
     if campaign.status != CampaignStatus.PAUSED:
-        raise InvalidRequestError(f"campaign is {campaign.status.value}; only a paused campaign can be resumed")
+        raise InvalidRequestError(f"campaign is {campaign.status.value}; only a paused or running campaign can be "
+                                  "resumed")
     if campaign.segments_total == 0:  # paused before its send time: scheduled again (its timer is still pending)
         rt.store.campaigns.set_status(campaign_id, CampaignStatus.SCHEDULED, {CampaignStatus.PAUSED})
         return get(rt, campaign_id)

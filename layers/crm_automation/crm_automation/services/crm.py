@@ -74,6 +74,8 @@ class ContactIn(_In):
     tags: list[Label] = Field(default_factory=list, max_length=100)
     categories: list[Label] = Field(default_factory=list, max_length=100)
     custom_fields: dict[Label, str | int | float | bool | None] = Field(default_factory=dict, max_length=100)
+    company_fields: dict[Label, str | int | float | bool | None] = Field(default_factory=dict, max_length=100)
+    lead_score: int = Field(0, ge=-100000, le=100000)
     satisfaction: Satisfaction | None = None
     lifecycle: Lifecycle = Lifecycle.LEAD
     marketing_status: MarketingStatus = MarketingStatus.SUBSCRIBED
@@ -94,6 +96,8 @@ class ContactPatch(_In):
     tags: list[Label] | None = Field(None, max_length=100)
     categories: list[Label] | None = Field(None, max_length=100)
     custom_fields: dict[Label, str | int | float | bool | None] | None = Field(None, max_length=100)
+    company_fields: dict[Label, str | int | float | bool | None] | None = Field(None, max_length=100)
+    lead_score: int | None = Field(None, ge=-100000, le=100000)
     satisfaction: Satisfaction | None = Field(None, description="A changed value is a new rating; null clears it")
     lifecycle: Lifecycle | None = None
     marketing_status: MarketingStatus | None = None

@@ -21,6 +21,7 @@ from crm_automation.domain.addresses import AddressReason, address_key
 from crm_automation.domain.models import Activity, ActivityKind, Contact, EmailStatus, UtcDatetime
 from crm_automation.errors import ConcurrentWriteError
 from crm_automation.observability import logger
+from crm_automation.services.mail import send_key_of
 from crm_automation.services.runtime import Runtime
 
 
@@ -67,8 +68,9 @@ def _sent(rt: Runtime, event: SesEvent, now: datetime) -> str:
     if campaign and chunk and key:
         rt.store.campaigns.ses_sent(campaign, chunk, key)
         return "campaign send confirmed"
-    send_key = mail.tag("send_key")
-    if send_key:
+    tag = mail.tag("send_key")
+    if tag:
+        send_key = send_key_of(tag)
         entry = rt.store.flows.ledger_get(send_key)
         if entry is not None and entry["state"] in ("claimed", "unknown"):
             rt.store.flows.ledger_set(send_key, "sent", now, mail.messageId)

@@ -32,7 +32,33 @@ class Delivery:
 
 
 def _tag(value: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]", "_", value)[:256]
+    """The send key as an SES tag value (only letters, digits, '-' and '_' are allowed there), reversibly: '_' is
+    written '__' and any other character '_xx' (its UTF-8 bytes in hex), so SES feedback finds the ledger again."""
+    out = []
+    for char in value:
+        if char.isascii() and (char.isalnum() or char == "-"):
+            out.append(char)
+        elif char == "_":
+            out.append("__")
+        else:
+            out.append("".join(f"_{b:02x}" for b in char.encode("utf-8")))
+    return "".join(out)[:256]
+
+
+def send_key_of(tag: str) -> str:
+    """The inverse of _tag."""
+    data, i = bytearray(), 0
+    while i < len(tag):
+        if tag[i] == "_" and tag[i + 1:i + 2] == "_":
+            data += b"_"
+            i += 2
+        elif tag[i] == "_":
+            data.append(int(tag[i + 1:i + 3], 16))
+            i += 3
+        else:
+            data += tag[i].encode()
+            i += 1
+    return data.decode("utf-8")
 
 
 def deliver_once(store: Store, mailer: Mailer, send_key: str, recipient_ref: str, now: datetime,

@@ -74,8 +74,10 @@ def unsubscribe(rt: Runtime, token: str, now: datetime, via: str) -> Unsubscribe
     if contact is not None:
         extra.append(store.activities.create_op(Activity(
             activity_id=f"unsub-{claim.campaign_id}-{claim.contact_id}", contact_id=contact.contact_id,
-            kind=ActivityKind.UNSUBSCRIBE, direction="in", occurred_at=now, workflow="campaign",
-            summary=f"Odhlášení z odběru ({via}), kampaň {claim.campaign_id}", created_at=now)))
+            kind=ActivityKind.UNSUBSCRIBE, direction="in", occurred_at=now,
+            workflow="campaign" if is_campaign else claim.campaign_id,
+            summary=f"Odhlášení z odběru ({via}), {'kampaň ' if is_campaign else 'e-mail '}{claim.campaign_id}",
+            created_at=now)))
     added = store.addresses.suppress(claim.address_key, AddressReason.UNSUBSCRIBED, now, f"unsubscribe-{via}", extra)
     if contact is not None and contact.email and address_key(contact.email, rt.keys.address) == claim.address_key:
         for _ in range(5):  # the contact shows it too (the address record already holds, whatever happens here)
