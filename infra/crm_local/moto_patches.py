@@ -20,6 +20,17 @@ back to it restores exactly the state before the transaction.
 ``ConfigurationSetName`` and ``EmailTags``; event publishing (:mod:`crm_local.ses_events`) needs both. The request
 of each SESv2 send is attached to the message moto stores (``sent_messages``), with the clock's time of the send:
 see :func:`send_context`.
+
+**SES: ``Simple`` content is sent as the MIME message SES builds.** moto's sesv2 stores a ``Simple`` send as a v1
+``Message`` with the subject and one body only (the HTML when both are given), without the custom ``Headers``.
+Here it is built as SES would (:func:`crm_local.mail.simple_message`: the addresses, the UTF-8 subject, ``Date``
+on the emulation's clock, ``Message-ID`` ``<{MessageId}@email.amazonses.com>``, the custom headers as given,
+``multipart/alternative`` text then HTML) and handed to moto's raw send, so ``sent_messages`` holds a
+``RawMessage`` whose ``raw_data`` is that message, with the returned ``MessageId``, moto's identity checks and its
+sent count as before, and ``destinations`` the request's To, Cc and Bcc addresses. What SES refuses is refused
+with ``BadRequestException`` (HTTP 400) and nothing is stored: a custom header with CR or LF, one SES sets itself
+(``From``, ``To``, ``Subject``, ``Content-Type``, ``MIME-Version``, ``Date``, ``Message-ID`` ...), see
+:class:`crm_local.mail.SimpleContentError`. ``Raw`` content and v1 sends are untouched.
 """
 
 from __future__ import annotations
@@ -126,11 +137,50 @@ def send_context(message: Any) -> SendContext | None:
     return getattr(message, "crm_local_context", None)
 
 
+@functools.cache
+def _bad_request() -> type[Exception]:
+    from moto.core.exceptions import ServiceException
+
+    class BadRequestException(ServiceException):  # sesv2's BadRequestException shape: HTTP 400
+        code = "BadRequestException"
+
+    return BadRequestException
+
+
+def _send_simple(response: Any, request: dict[str, Any]) -> str:
+    """SESv2 ``SendEmail`` with ``Simple`` content, sent through moto's raw path as the MIME message SES builds."""
+    from moto.ses import utils
+
+    from crm_local.mail import SimpleContentError, simple_message
+
+    message_id = utils.get_random_message_id()
+    try:
+        raw = simple_message(request, message_id, now())
+    except SimpleContentError as error:
+        raise _bad_request()(str(error)) from None
+    destination = request.get("Destination") or {}
+    recipients = [a for key in ("ToAddresses", "CcAddresses", "BccAddresses") for a in destination.get(key) or []]
+    _sesv2_request.message_id = message_id
+    try:
+        # moto adds the To and Cc addresses of the MIME headers to ``destinations``: pass only the Bcc ones, so
+        # its recipient limit and sent count see each recipient once, as SES does
+        message = response.sesv2_backend.send_raw_email(
+            source=request.get("FromEmailAddress"), destinations=list(destination.get("BccAddresses") or []),
+            raw_data=raw,
+        )
+    finally:
+        _sesv2_request.message_id = None
+    message.destinations = recipients  # the envelope, in the request's order
+    return json.dumps({"MessageId": message.id})
+
+
 def _install_ses() -> None:
+    from moto.ses import models
     from moto.ses.models import SESBackend
     from moto.sesv2.responses import SESV2Response
 
     real_response = SESV2Response.send_email
+    real_message_id = models.get_random_message_id
 
     @functools.wraps(real_response)
     def send_email_response(self: Any) -> Any:
@@ -139,11 +189,18 @@ def _install_ses() -> None:
         except ValueError:
             _sesv2_request.body = None
         try:
+            request = _sesv2_request.body
+            if isinstance(request, dict) and "Simple" in (request.get("Content") or {}):
+                return _send_simple(self, request)
             return real_response(self)
         finally:
             _sesv2_request.body = None
 
+    def get_random_message_id() -> str:  # the id the Message-ID of a Simple send was built with
+        return getattr(_sesv2_request, "message_id", None) or real_message_id()
+
     SESV2Response.send_email = send_email_response  # type: ignore[method-assign]
+    models.get_random_message_id = get_random_message_id  # type: ignore[assignment]
 
     def remembering(real: Callable[..., Any]) -> Callable[..., Any]:
         # The context is attached inside the backend call, before moto answers: whoever reads sent_messages

@@ -20,12 +20,14 @@ bounce or complaint) is published by :meth:`SesEventPublisher.recipient_action` 
 
 Each record has SES's shape: ``eventType``, the ``mail`` object (``timestamp``, ``source``, ``sourceArn``,
 ``sendingAccountId``, ``messageId``, ``destination``, ``headersTruncated``, ``headers``, ``commonHeaders``,
-``tags``) and the event's own object (``send``, ``delivery``, ``bounce`` ...). ``mail.tags`` holds the caller's
-``EmailTags`` as ``{"name": ["value"]}`` plus SES's automatic ``ses:*`` tags. moto does not keep a send's
-``ConfigurationSetName`` and ``EmailTags``: :mod:`crm_local.moto_patches` attaches the SESv2 request to the
-message it stores. Every timestamp is on the emulation's clock. Not emulated: Reject (virus scanning),
-RenderingFailure (templates), DeliveryDelay, Subscription, account-level suppression, sending quotas; CloudWatch,
-Firehose and EventBridge destinations (skipped, logged at debug).
+``tags``) and the event's own object (``send``, ``delivery``, ``bounce`` ...). For SESv2 ``Simple`` content,
+``headers`` and ``commonHeaders`` are those of the MIME message SES built (custom headers included, see
+:mod:`crm_local.moto_patches`) before it added ``Date`` and ``Message-ID`` for delivery, as SES publishes them.
+``mail.tags`` holds the caller's ``EmailTags`` as ``{"name": ["value"]}`` plus SES's automatic ``ses:*`` tags.
+moto does not keep a send's ``ConfigurationSetName`` and ``EmailTags``: :mod:`crm_local.moto_patches` attaches the
+SESv2 request to the message it stores. Every timestamp is on the emulation's clock. Not emulated: Reject (virus
+scanning), RenderingFailure (templates), DeliveryDelay, Subscription, account-level suppression, sending quotas;
+CloudWatch, Firehose and EventBridge destinations (skipped, logged at debug).
 """
 
 from __future__ import annotations
@@ -334,6 +336,8 @@ class SesEventPublisher:
         raw = getattr(message, "raw_data", None)
         if raw is not None:
             headers, common, links, ses_headers = _from_mime(raw)
+            if "Simple" in (request.get("Content") or {}):
+                headers, common = _as_built(headers, common, message.id)
         elif hasattr(message, "subject") and hasattr(message, "body"):
             headers, common, links, ses_headers = _from_simple(message, request)
         else:
@@ -437,8 +441,20 @@ def _from_mime(raw: str) -> _Parts:
     return headers, common, links, ses_headers
 
 
+def _as_built(headers: list[dict[str, str]], common: dict[str, Any], message_id: str) -> tuple[
+    list[dict[str, str]], dict[str, Any]
+]:
+    """The ``headers`` and ``commonHeaders`` SES publishes for a SESv2 ``Simple`` send: those of the message it built
+    (see :func:`crm_local.mail.simple_message`: custom headers included) before it added ``Date`` and
+    ``Message-ID`` for delivery; ``commonHeaders.messageId`` is the SES message id."""
+    headers = [h for h in headers if h["name"].lower() not in ("date", "message-id")]
+    common = {k: v for k, v in common.items() if k not in ("date", "messageId")}
+    common["messageId"] = message_id
+    return headers, common
+
+
 def _from_simple(message: Any, request: dict[str, Any]) -> _Parts:
-    """The headers SES builds for ``Simple`` content (moto keeps subject, one body and the destinations)."""
+    """The headers SES builds for a v1 ``SendEmail`` (moto keeps subject, one body and the destinations)."""
     destinations = message.destinations if isinstance(message.destinations, dict) else {}
     body = ((request.get("Content") or {}).get("Simple") or {}).get("Body") or {}
     html = "Html" in body if body else str(message.body or "").lstrip().startswith("<")
