@@ -57,7 +57,10 @@ def confirm(token: str) -> Response:
 
 @app.post("/u/<token>")
 def unsubscribe(token: str) -> Response:
-    body = app.current_event.decoded_body or ""
+    try:
+        body = app.current_event.decoded_body or ""
+    except (UnicodeDecodeError, ValueError):  # a body that is not text: not the RFC 8058 one, still an unsubscribe
+        body = ""
     via = "one-click" if "List-Unsubscribe=One-Click" in body else "page"
     try:
         result = suppressions.unsubscribe(rt, token, rt.clock.now(), via)

@@ -392,3 +392,28 @@ def test_an_opt_out_in_the_crm_holds_for_every_contact_with_that_address(mcloud)
     assert preview["eligible"] == 0 and preview["excluded"] == {"do_not_contact": 2}
     mcloud.http("POST", f"/campaigns/{campaign_id}/launch")
     assert recipients(mcloud) == Counter()
+
+
+@pytest.mark.parametrize("batch_size", [1, 2, 49])
+def test_two_contacts_with_one_address_in_one_chunk_get_one_copy(mcloud, batch_size):
+    # Given three contacts, two of them with the same address (differently written), all in one chunk
+    for key in ("d1", "d2"):
+        former_customer(mcloud, key)
+    rt = runtime_for(mcloud, send_window="always", send_batch_size=batch_size)
+    twin = rt.store.contacts.get("d1").model_copy(update={"contact_id": "d1-twin", "email": " D1@example.cz",
+                                                           "version": 0})
+    rt.store.contacts.save(twin, new=True)
+    campaign_id = new_campaign(mcloud)
+    rt.store.campaigns.set_status(campaign_id, campaigns.CampaignStatus.RUNNING, {campaigns.CampaignStatus.DRAFT},
+                                  {"segments_total": 1, "segments_done": 0, "chunks_total": 0, "chunks_done": 0})
+    campaigns.plan_segment(rt, campaign_id, 0, 1, mcloud.clock.now(), lambda: 900)
+    [chunk] = list(rt.store.campaigns.chunks(campaign_id, {campaigns.ChunkState.QUEUED}))
+    assert {"d1", "d1-twin", "d2"} <= set(chunk.contact_ids)
+    # When the chunk is sent (and its message delivered again)
+    campaign_sender.send_chunk(rt, campaign_id, chunk.chunk_id, mcloud.clock.now())
+    campaign_sender.send_chunk(rt, campaign_id, chunk.chunk_id, mcloud.clock.now())
+    # Then the address got one copy, the twin counts as a duplicate, and the campaign completes
+    assert recipients(mcloud) == Counter({"d1@example.cz": 1, "d2@example.cz": 1})
+    done = rt.store.campaigns.get(campaign_id)
+    assert done.progress.sent == 2 and done.progress.suppressed_by_reason == {"duplicate": 1}
+    assert done.status == campaigns.CampaignStatus.COMPLETED

@@ -27,8 +27,11 @@ from crm_automation.domain.models import Activity, Contact, Deal, Task, Timer
 from crm_automation.errors import ConcurrentWriteError, TransientError
 from crm_automation.settings import Settings
 
+# Retry later: throttling, and a transaction that collided with another write in flight (TransactionConflict is
+# not a failed condition: nothing was decided, the same request may well succeed next time).
 _THROTTLING = {"ProvisionedThroughputExceededException", "ThrottlingException", "RequestLimitExceeded",
-               "InternalServerError", "TransactionInProgressException"}
+               "InternalServerError", "TransactionInProgressException", "TransactionConflict",
+               "TransactionConflictException"}
 
 
 @dataclass

@@ -21,7 +21,7 @@ from pydantic import BaseModel, Field
 
 from crm_automation.domain.models import UtcDatetime
 
-SEND_HISTORY = timedelta(days=35)  # sends older than this are dropped from the record (cap window: 7 days)
+SEND_HISTORY = timedelta(days=180)  # sends older than this are dropped from the record (cap window: 7 days)
 CAP_WINDOW = timedelta(days=7)
 
 

@@ -125,6 +125,8 @@ def decide(contact: Contact, address: AddressRecord | None, campaign_id: str, ch
     """What to do for one recipient of a chunk, at send time."""
     if contact.contact_id in chunk.skipped:
         return Decision(Outcome.DONE)
+    if address is not None and address.address_key in chunk.settled:  # recorded here (whatever the address keeps)
+        return Decision(Outcome.DONE)
     if address is not None and campaign_id in address.sends:
         reserved = address.sends[campaign_id]
         if reserved.chunk != chunk.chunk_id:

@@ -36,7 +36,7 @@ from crm_automation.domain.addresses import AddressRecord, address_key
 from crm_automation.domain.campaigns import (Campaign, CampaignStatus, Chunk, ChunkState, Outcome, SendPacer, decide,
                                               reconcile_at)
 from crm_automation.domain.models import Contact
-from crm_automation.domain.suppression import SuppressionReason
+from crm_automation.domain.suppression import SuppressionReason, marketing_suppression
 from crm_automation.errors import ConcurrentWriteError, PermanentSendError, TransientError
 from crm_automation.observability import logger, metrics
 from crm_automation.services import campaigns as campaign_service
@@ -115,8 +115,9 @@ class _Work:
                 return
             clock.sleep(max(0.001, second + 1 - now))
 
-    def reserve(self, batch: list[str]) -> tuple[list[str], dict[str, str]]:
-        """Reserve `batch` (contact ids decided SEND) in one transaction. Returns (reserved, skipped on re-read)."""
+    def reserve(self, batch: list[str], renew: set[str] = frozenset()) -> tuple[list[str], dict[str, str]]:  # type: ignore[assignment]
+        """Reserve `batch` (contact ids decided SEND, or in `renew`: an earlier attempt's reservation SES never
+        confirmed, renewed with a new time) in one transaction. Returns (reserved, skipped on re-read)."""
         skipped: dict[str, str] = {}
         for _ in range(10):
             if not batch:
@@ -147,6 +148,10 @@ class _Work:
                 still = []
                 for cid in batch:
                     outcome, reason = self.decide(cid)
+                    if outcome == Outcome.UNCERTAIN and cid in renew:  # still ours, still unconfirmed
+                        blocked = marketing_suppression(self.contacts[cid], self.addresses.get(self.keys[cid]))
+                        outcome, reason = (Outcome.SEND, None) if blocked is None else \
+                            (Outcome.SUPPRESSED, blocked.value)
                     if outcome == Outcome.SEND:
                         still.append(cid)
                     elif outcome in (Outcome.SUPPRESSED, Outcome.DUPLICATE):
@@ -227,7 +232,8 @@ def send_chunk(rt: Runtime, campaign_id: str, chunk_id: str, now: datetime,
     if campaign is None or chunk is None:
         logger.warning("Chunk of an unknown campaign dropped", extra={"campaign_id": campaign_id, "chunk_id": chunk_id})
         return ChunkReport(outcome="missing")
-    if chunk.state == ChunkState.DONE:
+    if chunk.state == ChunkState.DONE:  # (an attempt may have died between recording it and this check)
+        store.campaigns.complete_if_finished(campaign_id, now)
         return ChunkReport(outcome="already done")
     if campaign.status in (CampaignStatus.CANCELLED, CampaignStatus.COMPLETED):
         return ChunkReport(outcome=f"campaign {campaign.status.value}")
@@ -241,8 +247,10 @@ def send_chunk(rt: Runtime, campaign_id: str, chunk_id: str, now: datetime,
         # Another sender holds the chunk (a duplicate message), or an attempt died holding it. Either way this
         # message is done: a timer queues the chunk again once that lease has run out, should it not be finished.
         current = store.campaigns.get_chunk(campaign_id, chunk_id)
-        if current is None or current.state == ChunkState.DONE or current.lease_until is None:
+        if current is None or current.state == ChunkState.DONE:
             return ChunkReport(outcome="already done")
+        if current.lease_until is None or current.lease_until < now:
+            raise TransientError("chunk changed while taking its lease") from None  # SQS delivers it again
         campaign_service.schedule_requeue(rt, campaign_id, current.lease_until + timedelta(seconds=1), now)
         return ChunkReport(outcome="held by another sender")
     work = _Work(rt, campaign, chunk.model_copy(update={"waiting": 0}), lease_id, now, time_left)
@@ -256,22 +264,34 @@ def send_chunk(rt: Runtime, campaign_id: str, chunk_id: str, now: datetime,
     skipped: dict[str, str] = {}
     reconciled: set[str] = set()
     wait_until: datetime | None = None
+    seen: set[str] = set()  # one copy per address: a second contact with an address of this chunk is a duplicate
     for cid in remaining:
         outcome, reason = work.decide(cid)
+        key = work.keys.get(cid)
+        if outcome in (Outcome.SEND, Outcome.UNCERTAIN) and key in seen:
+            outcome, reason = Outcome.DUPLICATE, "duplicate"
         if outcome == Outcome.SEND:
             to_send.append(cid)
+            seen.add(key)  # type: ignore[arg-type]
         elif outcome in (Outcome.SUPPRESSED, Outcome.DUPLICATE):
             skipped[cid] = reason or "duplicate"
         elif outcome == Outcome.UNCERTAIN:
-            key = work.keys[cid]
+            seen.add(key)  # type: ignore[arg-type]
             if key in chunk.ses_sent:
-                reconciled.add(key)  # SES accepted it before the earlier attempt died
+                reconciled.add(key)  # type: ignore[arg-type]  # SES accepted it before the earlier attempt died
+                continue
+            due = reconcile_at(work.addresses[key], campaign_id,  # type: ignore[index]
+                               timedelta(minutes=settings.send_reconcile_minutes))
+            if now < due:
+                wait_until = max(wait_until or due, due)
+                continue
+            # no Send event in the window: SES never got it. Decide again as a fresh send (it may have been
+            # suppressed meanwhile); its reservation is renewed with the batch
+            blocked = marketing_suppression(work.contacts[cid], work.addresses.get(key))  # type: ignore[arg-type]
+            if blocked is not None:
+                skipped[cid] = blocked.value
             else:
-                due = reconcile_at(work.addresses[key], campaign_id, timedelta(minutes=settings.send_reconcile_minutes))
-                if now >= due:
-                    resend.append(cid)  # no Send event in the window: SES never got it
-                else:
-                    wait_until = max(wait_until or due, due)
+                resend.append(cid)
     if reconciled or skipped:
         work.record(reconciled, set(), skipped)
         work.report.reconciled = len(reconciled)
@@ -282,17 +302,14 @@ def send_chunk(rt: Runtime, campaign_id: str, chunk_id: str, now: datetime,
         if closed:
             return closed
         if time_left() < 20:  # hand the rest to a new invocation rather than be killed mid-batch
-            work.record(set(), set(), {}, release=True)
-            rt.send_queue.send_all([{"campaign_id": campaign_id, "chunk_id": chunk_id}])
-            work.report.outcome = "continued"
-            return work.report
+            return _continue_later(work, set(), set(), {})
         batch, queue = queue[:batch_size], queue[batch_size:]
-        fresh = [cid for cid in batch if cid not in resend]
-        reserved, lost = work.reserve(fresh)
-        ready = [cid for cid in batch if cid in resend] + reserved
+        ready, lost = work.reserve(batch, renew=set(resend))
         sent: set[str] = set()
         failed: set[str] = set()
         for n, cid in enumerate(ready):
+            if time_left() < 15:  # the rest of the batch is reserved: the next attempt reconciles it
+                return _continue_later(work, sent, failed, lost)
             (sent if work.send(cid, len(ready) - n + len(queue)) else failed).add(work.keys[cid])
         work.record(sent, failed, lost)
     if wait_until is not None:  # some sends of a crashed attempt are still unaccounted for: decide them later
@@ -304,6 +321,14 @@ def send_chunk(rt: Runtime, campaign_id: str, chunk_id: str, now: datetime,
     store.campaigns.complete_if_finished(campaign_id, rt.clock.now())
     metrics.add_metric(name="CampaignMessagesSent", unit=MetricUnit.Count, value=work.report.sent)
     work.report.outcome = "done"
+    return work.report
+
+
+def _continue_later(work: _Work, sent: set[str], failed: set[str], skipped: dict[str, str]) -> ChunkReport:
+    """Record what is done, give the chunk up and queue it for a new invocation."""
+    work.record(sent, failed, skipped, release=True)
+    work.rt.send_queue.send_all([{"campaign_id": work.campaign.campaign_id, "chunk_id": work.chunk.chunk_id}])
+    work.report.outcome = "continued"
     return work.report
 
 

@@ -39,6 +39,7 @@ LAUNCH_TIMER = "campaign_launch"
 REQUEUE_TIMER = "campaign_requeue"  # the send window opens again / a crashed chunk may be reconciled
 _TEMPLATE_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+MAX_SEGMENT_CHARS = 20_000  # well inside DynamoDB's 400 KB item (the campaign keeps the JSON and the text form)
 
 
 class CampaignIn(BaseModel):
@@ -69,6 +70,8 @@ class CampaignIn(BaseModel):
     def _one_filter(self) -> CampaignIn:
         if (self.segment is None) == (self.segment_query is None):
             raise ValueError("give the audience as exactly one of 'segment' (JSON) or 'segment_query' (text)")
+        if self.segment is not None and len(json.dumps(self.segment, ensure_ascii=False)) > MAX_SEGMENT_CHARS:
+            raise ValueError(f"the segment is longer than {MAX_SEGMENT_CHARS} characters of JSON")
         return self
 
 
@@ -84,8 +87,10 @@ def _filter(data: CampaignIn) -> tuple[dict[str, Any], str]:
 def create(rt: Runtime, data: CampaignIn, now: datetime, caller: str | None) -> Campaign:
     settings = rt.settings
     locale = data.locale or settings.locale
-    if not (settings.templates_dir / data.template / locale / "body.html").is_file():
-        raise InvalidRequestError(f"template {data.template!r} has no {locale} version in templates/")
+    folder = settings.templates_dir / data.template / locale
+    if not all((folder / part).is_file() for part in ("subject.txt", "body.txt", "body.html")):
+        raise InvalidRequestError(f"template {data.template!r} has no complete {locale} version in templates/ "
+                                  "(subject.txt, body.txt, body.html)")
     if data.sender is not None and data.sender not in settings.owners:
         raise InvalidRequestError(f"sender {data.sender!r} is not a configured owner (OWNERS)")
     if data.send_at is not None and data.send_at <= now:
@@ -206,14 +211,25 @@ def launch(rt: Runtime, campaign_id: str, now: datetime) -> Campaign:
 
 
 def fire_launch(rt: Runtime, timer: Timer, now: datetime) -> str:
-    """The send time of a scheduled campaign has come."""
+    """The send time of a scheduled campaign has come. Start, queue the planners, then end the timer: a retry after
+    a crash in between queues them again (harmless), it never loses them."""
     try:
-        rt.store.transact([rt.store.flows.timer_end_op(timer.timer_id, "fired", now),
-                           *_start_ops(rt, timer.subject_id, now, {CampaignStatus.SCHEDULED})])
+        rt.store.transact(_start_ops(rt, timer.subject_id, now, {CampaignStatus.SCHEDULED}))
     except ConcurrentWriteError:
-        return "not scheduled any more"
-    _queue_plans(rt, timer.subject_id)
+        campaign = rt.store.campaigns.get(timer.subject_id)
+        if campaign is None or campaign.status != CampaignStatus.RUNNING:
+            _end_timer(rt, timer, now)
+            return "not scheduled any more"
+    _queue_plans(rt, timer.subject_id, only_unfinished=True)
+    _end_timer(rt, timer, now)
     return "launched"
+
+
+def _end_timer(rt: Runtime, timer: Timer, now: datetime) -> None:
+    try:
+        rt.store.transact([rt.store.flows.timer_end_op(timer.timer_id, "fired", now)])
+    except ConcurrentWriteError:
+        pass  # a parallel delivery of the same timer ended it
 
 
 def _start_ops(rt: Runtime, campaign_id: str, now: datetime, allowed: set[CampaignStatus]) -> list[dict[str, Any]]:
@@ -280,11 +296,13 @@ def requeue(rt: Runtime, campaign_id: str, now: datetime) -> int:
 
 
 def fire_requeue(rt: Runtime, timer: Timer, now: datetime) -> str:
-    rt.store.transact([rt.store.flows.timer_end_op(timer.timer_id, "fired", now)])
+    """Queue the parked chunks, then end the timer (a crash in between queues them again: harmless)."""
     campaign = rt.store.campaigns.get(timer.subject_id)
-    if campaign is None or campaign.status != CampaignStatus.RUNNING:
-        return "campaign not running"
-    return f"{requeue(rt, timer.subject_id, now)} chunks queued"
+    outcome = "campaign not running"
+    if campaign is not None and campaign.status == CampaignStatus.RUNNING:
+        outcome = f"{requeue(rt, timer.subject_id, now)} chunks queued"
+    _end_timer(rt, timer, now)
+    return outcome
 
 
 def schedule_requeue(rt: Runtime, campaign_id: str, at: datetime, now: datetime) -> None:
@@ -310,10 +328,12 @@ def plan_segment(rt: Runtime, campaign_id: str, segment: int, segments_total: in
     matcher = segments.compile_segment(segments.parse_segment(campaign.segment), rt.settings.timezone)
     plan = store.campaigns.get_plan(campaign_id, segment)
     pages = int(plan["pages"])
-    if plan["done"]:
-        return "segment already planned"
-    if pages:  # a previous attempt may have died between writing its last chunk and queueing it
+    if pages:  # a previous attempt may have died between writing its last chunk and queueing it (a page without
+        # matches has no chunk: the sender drops that message as "missing")
         rt.send_queue.send_all([{"campaign_id": campaign_id, "chunk_id": chunk_id_of(segment, pages - 1)}])
+    if plan["done"]:
+        store.campaigns.complete_if_finished(campaign_id, now)
+        return "segment already planned"
     cursor = json.loads(plan["cursor"]) if plan.get("cursor") else None
     while True:
         if time_left() < 30:
