@@ -417,3 +417,19 @@ def test_two_contacts_with_one_address_in_one_chunk_get_one_copy(mcloud, batch_s
     done = rt.store.campaigns.get(campaign_id)
     assert done.progress.sent == 2 and done.progress.suppressed_by_reason == {"duplicate": 1}
     assert done.status == campaigns.CampaignStatus.COMPLETED
+
+
+def test_a_bounce_logged_in_the_crm_suppresses_the_address_for_every_contact(mcloud):
+    # Given a contact whose e-mail bounced, as the CRM records it (a bounce activity)
+    former_customer(mcloud, "b1")
+    rt = runtime_for(mcloud)
+    twin = rt.store.contacts.get("b1").model_copy(update={"contact_id": "b1-twin", "version": 0})
+    rt.store.transact([rt.store.contacts.save_op(twin.model_copy(update={"email": "B1@example.cz"}), new=True)])
+    assert mcloud.http("POST", "/activities", json={
+        "activity_id": "bounce-1", "contact_id": "b1", "kind": "bounce",
+        "occurred_at": MONDAY_0900.isoformat()}).status == 201
+    # Then the address record holds the bounce, and a campaign leaves the twin out too
+    assert "bounced" in rt.store.addresses.get(address_key("b1@example.cz", rt.keys.address)).suppressions
+    campaign_id = new_campaign(mcloud)
+    preview = mcloud.http("POST", f"/campaigns/{campaign_id}/preview", json={"samples": 0}).json()
+    assert preview["eligible"] == 0 and preview["excluded"] == {"bounced": 2}

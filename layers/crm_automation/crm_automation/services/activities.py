@@ -10,6 +10,7 @@ from crm_automation.domain.models import Activity, Contact, Deal
 from crm_automation.errors import ConcurrentWriteError, NotFoundError
 from crm_automation.observability import logger
 from crm_automation.services.runtime import Runtime
+from crm_automation.services.suppressions import write_through_ops
 
 
 def _same(a: object, b: object) -> bool:
@@ -40,6 +41,8 @@ def apply(rt: Runtime, activity: Activity, now: datetime) -> str:
     operations = [store.activities.mark_applied_op(activity.activity_id, now)]
     if not _same(effect.contact, contact):
         operations.append(store.contacts.save_op(effect.contact))
+        # a bounce logged in the CRM marks the address too, for every contact with it and any re-import
+        operations += write_through_ops(rt, contact, effect.contact, now)
     if effect.cancel_timer_id:
         operations.append(store.flows.timer_end_op(effect.cancel_timer_id, "cancelled", now,
                                                    note="contact active again"))
