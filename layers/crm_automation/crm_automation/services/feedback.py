@@ -127,28 +127,24 @@ def _bounced(rt: Runtime, event: SesEvent, now: datetime) -> str:
     bounce = event.bounce or {}
     if bounce.get("bounceType") != "Permanent":
         return "transient bounce ignored"  # SES retries soft bounces itself
-    outcomes = []
-    at = _when(bounce.get("timestamp"), now)
-    for recipient in bounce.get("bouncedRecipients") or []:
-        email = recipient.get("emailAddress")
-        if email:
-            outcomes.append(_suppress(rt, event, email, AddressReason.BOUNCED, EmailStatus.BOUNCED,
-                                      ActivityKind.BOUNCE, "bounced", at, now,
-                                      f"Hard bounce ({bounce.get('bounceSubType', 'General')})"))
-    return ", ".join(outcomes) or "bounce without recipients"
+    return _each_recipient(rt, event, now, bounce, "bouncedRecipients", AddressReason.BOUNCED, EmailStatus.BOUNCED,
+                           ActivityKind.BOUNCE, "bounced",
+                           f"Hard bounce ({bounce.get('bounceSubType', 'General')})")
 
 
 def _complained(rt: Runtime, event: SesEvent, now: datetime) -> str:
     complaint = event.complaint or {}
-    at = _when(complaint.get("timestamp"), now)
-    outcomes = []
-    for recipient in complaint.get("complainedRecipients") or []:
-        email = recipient.get("emailAddress")
-        if email:
-            outcomes.append(_suppress(rt, event, email, AddressReason.COMPLAINT, EmailStatus.COMPLAINED,
-                                      ActivityKind.SPAM_COMPLAINT, "complaints", at, now,
-                                      f"Spam complaint ({complaint.get('complaintFeedbackType', 'unknown')})"))
-    return ", ".join(outcomes) or "complaint without recipients"
+    return _each_recipient(rt, event, now, complaint, "complainedRecipients", AddressReason.COMPLAINT,
+                           EmailStatus.COMPLAINED, ActivityKind.SPAM_COMPLAINT, "complaints",
+                           f"Spam complaint ({complaint.get('complaintFeedbackType', 'unknown')})")
+
+
+def _each_recipient(rt: Runtime, event: SesEvent, now: datetime, detail: dict[str, Any], recipients_key: str,
+                    reason: AddressReason, status: EmailStatus, kind: ActivityKind, counter: str, summary: str) -> str:
+    at = _when(detail.get("timestamp"), now)
+    outcomes = [_suppress(rt, event, r["emailAddress"], reason, status, kind, counter, at, now, summary)
+                for r in detail.get(recipients_key) or [] if r.get("emailAddress")]
+    return ", ".join(outcomes) or f"{kind.value} without recipients"
 
 
 def _engaged(rt: Runtime, event: SesEvent, now: datetime) -> str:
