@@ -248,11 +248,13 @@ class CampaignsRepo:
             "TableName": self.table, "Key": self._chunk_key(chunk),
             "UpdateExpression": "SET lease_id = :l, lease_until = :u, #st = :queued, waiting = :zero "
                                 "ADD attempts :one",
-            "ConditionExpression": "#st <> :done AND (attribute_not_exists(lease_until) OR lease_until < :now)",
+            # `waiting` as read: the caller subtracts exactly that from the campaign's count in the same transaction
+            "ConditionExpression": "#st <> :done AND (attribute_not_exists(lease_until) OR lease_until < :now) "
+                                   "AND (attribute_not_exists(waiting) OR waiting = :w)",
             "ExpressionAttributeNames": {"#st": "state"},
             "ExpressionAttributeValues": {":l": lease_id, ":u": fmt_time(until), ":now": fmt_time(now),
                                           ":queued": ChunkState.QUEUED.value, ":done": ChunkState.DONE.value,
-                                          ":zero": 0, ":one": 1}}}
+                                          ":zero": 0, ":one": 1, ":w": chunk.waiting}}}
 
     def record_op(self, chunk: Chunk, lease_id: str, *, sent: set[str], failed: set[str], skipped: Mapping[str, str],
                   state: ChunkState | None = None, waiting: int | None = None, release: bool = False) -> dict[str, Any]:

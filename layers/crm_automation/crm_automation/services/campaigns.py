@@ -285,12 +285,18 @@ def resume(rt: Runtime, campaign_id: str, now: datetime) -> Campaign:
     return get(rt, campaign_id)
 
 
-def requeue(rt: Runtime, campaign_id: str, now: datetime) -> int:
-    """Queue again every chunk that is not done (parked ones, and any whose message was lost). A chunk queued twice
-    is harmless: one sender holds its lease, and per-address reservations stop a second copy."""
+def requeue(rt: Runtime, campaign_id: str, now: datetime, everything: bool = True) -> int:
+    """Queue chunks that are not done again. `everything`: also those whose message may simply still be in the queue
+    (resume: a message may have been lost); else only parked ones and ones whose sender died (expired lease). A
+    chunk queued twice is harmless: one sender holds its lease, and per-address reservations stop a second copy."""
+    def wanted(chunk: Chunk) -> bool:
+        return everything or chunk.state == ChunkState.PARKED or \
+            (chunk.lease_until is not None and chunk.lease_until < now)
+
     queued = rt.send_queue.send_all({"campaign_id": campaign_id, "chunk_id": chunk.chunk_id}
                                     for chunk in rt.store.campaigns.chunks(campaign_id,
-                                                                           {ChunkState.PARKED, ChunkState.QUEUED}))
+                                                                           {ChunkState.PARKED, ChunkState.QUEUED})
+                                    if wanted(chunk))
     logger.info("Campaign chunks queued again", extra={"campaign_id": campaign_id, "chunks": queued})
     return queued
 
@@ -300,7 +306,7 @@ def fire_requeue(rt: Runtime, timer: Timer, now: datetime) -> str:
     campaign = rt.store.campaigns.get(timer.subject_id)
     outcome = "campaign not running"
     if campaign is not None and campaign.status == CampaignStatus.RUNNING:
-        outcome = f"{requeue(rt, timer.subject_id, now)} chunks queued"
+        outcome = f"{requeue(rt, timer.subject_id, now, everything=False)} chunks queued"
     _end_timer(rt, timer, now)
     return outcome
 
