@@ -40,9 +40,9 @@ def _locale() -> str:
     return "en" if accept.startswith("en") else rt.settings.locale
 
 
-def _page(status: HTTPStatus, state: str, token: str, already: bool = False) -> Response:
-    body = _env().get_template(f"unsubscribe_page/{_locale()}/page.html").render(
-        state=state, action=f"/u/{token}", already=already)
+def _page(status: HTTPStatus, state: str, already: bool = False) -> Response:
+    # the page's form and language links are relative: they work wherever the API is mapped
+    body = _env().get_template(f"unsubscribe_page/{_locale()}/page.html").render(state=state, already=already)
     return Response(status_code=status, content_type="text/html; charset=utf-8", body=body, headers=_HEADERS)
 
 
@@ -51,8 +51,8 @@ def confirm(token: str) -> Response:
     try:
         suppressions.verify(token, rt.keys.unsubscribe)
     except suppressions.InvalidToken:
-        return _page(HTTPStatus.BAD_REQUEST, "invalid", "")
-    return _page(HTTPStatus.OK, "confirm", token)
+        return _page(HTTPStatus.BAD_REQUEST, "invalid")
+    return _page(HTTPStatus.OK, "confirm")
 
 
 @app.post("/u/<token>")
@@ -66,8 +66,8 @@ def unsubscribe(token: str) -> Response:
         result = suppressions.unsubscribe(rt, token, rt.clock.now(), via)
     except suppressions.InvalidToken:
         logger.warning("Unsubscribe with an invalid token refused")
-        return _page(HTTPStatus.BAD_REQUEST, "invalid", "")
-    return _page(HTTPStatus.OK, "done", token, already=result.already)
+        return _page(HTTPStatus.BAD_REQUEST, "invalid")
+    return _page(HTTPStatus.OK, "done", already=result.already)
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
