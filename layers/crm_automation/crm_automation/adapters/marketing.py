@@ -194,14 +194,6 @@ class CampaignsRepo:
                            "UpdateExpression": expression, "ExpressionAttributeNames": names,
                            "ExpressionAttributeValues": values}}
 
-    def count(self, campaign_id: str, counts: Mapping[str, int], **numbers: int) -> None:
-        op = self.count_op(campaign_id, counts, **numbers)
-        if op is not None:
-            try:
-                self.store.client.update_item(**op["Update"])
-            except ClientError as error:
-                raise _translate(error) from error
-
     def complete_if_finished(self, campaign_id: str, now: datetime) -> bool:
         """Mark the campaign completed once every scan segment is planned and every chunk is done."""
         try:

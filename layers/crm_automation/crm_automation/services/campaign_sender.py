@@ -63,11 +63,9 @@ class LeaseLost(TransientError):
 class _Work:
     """One attempt at one chunk."""
 
-    def __init__(self, rt: Runtime, campaign: Campaign, chunk: Chunk, lease_id: str, now: datetime,
-                 time_left: Callable[[], float]) -> None:
-        self.rt, self.campaign, self.chunk, self.lease_id, self.time_left = rt, campaign, chunk, lease_id, time_left
+    def __init__(self, rt: Runtime, campaign: Campaign, chunk: Chunk, lease_id: str, now: datetime) -> None:
+        self.rt, self.campaign, self.chunk, self.lease_id = rt, campaign, chunk, lease_id
         self.store = rt.store
-        self.now = now
         self.report = ChunkReport()
         self.contacts: dict[str, Contact] = {}
         self.keys: dict[str, str] = {}
@@ -253,7 +251,7 @@ def send_chunk(rt: Runtime, campaign_id: str, chunk_id: str, now: datetime,
             raise TransientError("chunk changed while taking its lease") from None  # SQS delivers it again
         campaign_service.schedule_requeue(rt, campaign_id, current.lease_until + timedelta(seconds=1), now)
         return ChunkReport(outcome="held by another sender")
-    work = _Work(rt, campaign, chunk.model_copy(update={"waiting": 0}), lease_id, now, time_left)
+    work = _Work(rt, campaign, chunk.model_copy(update={"waiting": 0}), lease_id, now)
     remaining = [cid for cid in chunk.contact_ids if cid not in chunk.skipped]
     parked = _park_if_closed(work, remaining)
     if parked:

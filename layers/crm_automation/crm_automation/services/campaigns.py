@@ -21,7 +21,6 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from crm_automation.adapters.dynamodb import fmt_time
-from crm_automation.adapters.marketing import contacts_by_id
 from crm_automation.domain import segments
 from crm_automation.domain.addresses import address_key
 from crm_automation.domain.campaigns import Campaign, CampaignStatus, Chunk, ChunkState, chunk_id_of, exclusion
@@ -363,7 +362,3 @@ def plan_segment(rt: Runtime, campaign_id: str, segment: int, segments_total: in
         if done:
             store.campaigns.complete_if_finished(campaign_id, now)
             return f"planned {pages} pages"
-
-
-def contacts_for(rt: Runtime, ids: list[str]) -> dict[str, Contact]:
-    return contacts_by_id(rt.store, ids)
