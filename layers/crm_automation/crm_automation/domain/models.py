@@ -77,10 +77,15 @@ class ActivityKind(StrEnum):
     BOUNCE = "bounce"
     SPAM_COMPLAINT = "spam_complaint"  # the recipient marked a marketing e-mail as spam (SES complaint feedback)
     UNSUBSCRIBE = "unsubscribe"
+    CHAT = "chat"  # a chatbot conversation: contact details given, an intent expressed
+    PAGE_VIEW = "page_view"  # a tracked visit of a web page (lead scoring)
+    AD_VIEW = "ad_view"  # an ad impression reported by an ad platform (lead scoring; not a sign of life)
+    CONSENT = "consent"  # a consent given, confirmed or withdrawn (the ledger holds the details)
 
 
 INBOUND_KINDS = frozenset({ActivityKind.EMAIL_IN, ActivityKind.TICKET, ActivityKind.COMPLAINT, ActivityKind.FORM,
-                           ActivityKind.OPEN, ActivityKind.CLICK, ActivityKind.PURCHASE, ActivityKind.BOUNCE})
+                           ActivityKind.OPEN, ActivityKind.CLICK, ActivityKind.PURCHASE, ActivityKind.BOUNCE,
+                           ActivityKind.CHAT, ActivityKind.PAGE_VIEW, ActivityKind.AD_VIEW, ActivityKind.CONSENT})
 # What the team lead of an escalation reads first: the client's own words about problems.
 COMPLAINT_KINDS = frozenset({ActivityKind.TICKET, ActivityKind.COMPLAINT})
 
@@ -100,6 +105,37 @@ class Consent(BaseModel):
     at: UtcDatetime | None = None
     source: str | None = Field(None, max_length=200)
     text_version: str | None = Field(None, max_length=100)
+
+
+class ConsentRequest(BaseModel):
+    """A consent given on a form or in a chat that waits for the double opt-in: it counts only once the recipient
+    confirms it through the signed link in the confirmation e-mail (the ledger entry ``entry_id`` holds the details)."""
+
+    request_id: str
+    entry_id: str  # the ledger entry of the request (pending)
+    purpose: str = "marketing"
+    text_version: str | None = None
+    source: str
+    requested_at: UtcDatetime
+
+
+class LeadCapture(BaseModel):
+    """The latest arrival of the contact through a form, the chatbot or a list import (lead.captured)."""
+
+    capture_id: str  # stable per submission / chatbot event / import row: a replay is recognised
+    channel: Literal["form", "chatbot", "import"]
+    source: str  # e.g. "form:kontakt", "chatbot", "import:veletrh-2026.csv"
+    at: UtcDatetime
+    utm: dict[str, str] = Field(default_factory=dict)
+
+
+class LeadScore(BaseModel):
+    """The lead score's parts (seed 004): profile points are recomputed from the record, behaviour points decay
+    with time (``behaviour`` is their value at ``at``)."""
+
+    profile: int = 0
+    behaviour: float = 0.0
+    at: UtcDatetime
 
 
 class InactivityState(BaseModel):
@@ -157,7 +193,7 @@ class DealBrief(BaseModel):
 class Contact(BaseModel):
     contact_id: str
     first_name: str | None = None
-    last_name: str
+    last_name: str | None = None  # forms and chatbots may give only an e-mail
     email: str | None = None
     phone: str | None = None
     company: str | None = None
@@ -183,7 +219,15 @@ class Contact(BaseModel):
     lifetime_revenue: Decimal = Decimal("0")
     open_deal_ids: list[str] = Field(default_factory=list)
     deals: list[DealBrief] = Field(default_factory=list)  # every deal of the contact, open or closed
-    lead_score: int = 0
+    lead_score: int = 0  # the score when it was last computed (see `score` for its parts)
+    score: LeadScore | None = None
+    qualified_at: UtcDatetime | None = None  # when the score first crossed the threshold (lead.qualified)
+    lead_source: str | None = None  # where the contact first came from ("form:kontakt", "chatbot", "import:...")
+    utm: dict[str, str] = Field(default_factory=dict)  # the first capture's UTM parameters (first touch)
+    last_capture: LeadCapture | None = None
+    consents: dict[str, Consent] = Field(default_factory=dict)  # consents for purposes other than "marketing"
+    pending_consent: ConsentRequest | None = None  # a consent waiting for its double opt-in confirmation
+    archived_at: UtcDatetime | None = None
     inactivity: InactivityState | None = None
     created_at: UtcDatetime
     updated_at: UtcDatetime

@@ -176,12 +176,14 @@ def create_contact(rt: Runtime, data: ContactIn, now: datetime, caller: str | No
     return _save(rt, None, contact, now)
 
 
-def _save(rt: Runtime, before: Contact | None, contact: Contact, now: datetime) -> Contact:
-    """Save the contact, and in the same transaction mark its address with any opt-out or bounce it now carries."""
-    address_ops = write_through_ops(rt, before, contact, now)
-    if not address_ops:
+def _save(rt: Runtime, before: Contact | None, contact: Contact, now: datetime,
+          extra: list[dict] | tuple = ()) -> Contact:
+    """Save the contact, and in the same transaction mark its address with any opt-out or bounce it now carries,
+    plus the `extra` operations of the same business event (e.g. consent ledger entries)."""
+    operations = [*write_through_ops(rt, before, contact, now), *extra]
+    if not operations:
         return rt.store.contacts.save(contact, new=before is None)
-    rt.store.transact([rt.store.contacts.save_op(contact, new=before is None), *address_ops])
+    rt.store.transact([rt.store.contacts.save_op(contact, new=before is None), *operations])
     return contact.model_copy(update={"version": contact.version + 1})
 
 
