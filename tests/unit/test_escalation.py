@@ -227,7 +227,7 @@ def test_task_events() -> None:
     [created] = task_events(None, task)
     assert created.detail_type == "task.created"
     assert created.detail["due_date"] == "2026-06-02" and "version" not in created.detail
-    assert "description" not in created.detail  # complaint summaries stay in the CRM
+    assert "description" not in created.detail and "title" not in created.detail  # the text stays in the CRM
     done = task.model_copy(update={"status": TaskStatus.DONE})
     assert [e.detail_type for e in task_events(task, done)] == ["task.completed"]
     cancelled = task.model_copy(update={"status": TaskStatus.CANCELLED})

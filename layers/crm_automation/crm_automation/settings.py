@@ -40,6 +40,7 @@ class Settings(BaseSettings):
     idempotency_table: str = "idempotency"
     campaigns_table: str = "campaigns"
     addresses_table: str = "addresses"
+    consents_table: str = "consents"  # the consent ledger (append-only)
     campaign_plan_queue_url: str = ""
     campaign_send_queue_url: str = ""
     timer_queue_url: str = ""
@@ -57,6 +58,7 @@ class Settings(BaseSettings):
     signing_secret: str = Field("", repr=False)  # tests and tools only; deployments use signing_secret_arn
     public_base_url: str = ""  # where recipients reach the unsubscribe page; empty: read public_url_parameter
     public_url_parameter: str = ""  # SSM parameter holding the HTTP API's URL (written by the template)
+    doi_link_days: int = Field(7, ge=1, le=90, description="Double opt-in: the confirmation link is valid this long")
 
     # campaigns
     ses_max_send_rate: float = Field(14, gt=0, description="SES account's maximum send rate (messages/second)")

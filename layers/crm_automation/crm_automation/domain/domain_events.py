@@ -2,7 +2,9 @@
 into the salesperson's calendar, a helpdesk, analytics). Derived from a record's old and new image, so they go out
 from the tables' streams (a transactional outbox): whatever commits is published, nothing that did not commit is.
 
-Every event carries ``event_id`` (stable across re-deliveries) so a consumer can drop the rare duplicate.
+Every event carries ``event_id`` (stable across re-deliveries) so a consumer can drop the rare duplicate. Details
+carry ids, states and times, never an e-mail address, a name or request metadata: the bus archive keeps events for
+30 days and must hold nothing an erasure would have to find.
 """
 
 from __future__ import annotations
@@ -20,9 +22,11 @@ class DomainEvent:
 
 
 def _task_detail(task: Task) -> dict[str, Any]:
-    """What a calendar or CRM connector needs; the description and resolution (complaint summaries, notes) stay
-    in the CRM, fetched by id when needed, rather than sitting in every rule target and the archive."""
-    return task.model_dump(mode="json", exclude={"version", "description", "resolution"}, exclude_none=True)
+    """What a calendar or CRM connector needs to place the task (owner, due date, kind, workflow, ids). Its text
+    (title, description, resolution: they name the client and quote complaints) stays in the CRM, read through
+    `GET /tasks?owner=...`, rather than sitting in every rule target and the 30-day archive, where an erasure
+    could not reach it."""
+    return task.model_dump(mode="json", exclude={"version", "title", "description", "resolution"}, exclude_none=True)
 
 
 def task_events(old: Task | None, new: Task) -> list[DomainEvent]:
@@ -54,4 +58,40 @@ def contact_events(old: Contact | None, new: Contact) -> list[DomainEvent]:
     if pause_before is not None and pause_after is None:
         events.append(DomainEvent("contact.marketing_resumed", {
             "contact_id": new.contact_id, "pause": pause_before.model_dump(mode="json")}))
+    return events + lead_events(old, new)
+
+
+def lead_events(old: Contact | None, new: Contact) -> list[DomainEvent]:
+    """lead.captured: a form, the chatbot or an import brought the contact (again); lead.qualified: its score
+    crossed the threshold."""
+    events: list[DomainEvent] = []
+    capture = new.last_capture
+    if capture is not None and (old is None or old.last_capture is None
+                                or old.last_capture.capture_id != capture.capture_id):
+        events.append(DomainEvent("lead.captured", {
+            "contact_id": new.contact_id, "owner": new.owner, "new_contact": old is None,
+            "capture_id": capture.capture_id, "channel": capture.channel, "source": capture.source,
+            "captured_at": capture.at.isoformat(), "utm": capture.utm, "lead_source": new.lead_source}))
+    if new.qualified_at is not None and (old is None or old.qualified_at is None):
+        events.append(DomainEvent("lead.qualified", {
+            "contact_id": new.contact_id, "owner": new.owner, "lead_score": new.lead_score,
+            "qualified_at": new.qualified_at.isoformat(), "lead_source": new.lead_source}))
     return events
+
+
+def erased_event(old: dict[str, Any] | None, new: dict[str, Any]) -> list[DomainEvent]:
+    """contact.erased: the contact's record became an erasure tombstone (GDPR Art. 17). Downstream systems that
+    keep copies (a CRM connector, a mail archive) erase theirs on it."""
+    if not new.get("erased") or (old or {}).get("erased"):
+        return []
+    return [DomainEvent("contact.erased", {"contact_id": new["contact_id"], "erased_at": new.get("erased_at")})]
+
+
+CONSENT_EVENT_FIELDS = ("contact_id", "entry_id", "purpose", "state", "channel", "source", "text_version", "at",
+                        "request_id")
+
+
+def consent_event(entry: dict[str, Any]) -> DomainEvent:
+    """consent.changed: one new consent-ledger entry (pending, granted, confirmed, withdrawn). The request metadata
+    (IP address, user agent, page) stays in the ledger."""
+    return DomainEvent("consent.changed", {k: entry[k] for k in CONSENT_EVENT_FIELDS if entry.get(k) is not None})
