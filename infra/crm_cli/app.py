@@ -4,6 +4,7 @@
     crm campaigns create --name "Jarní akce" --template spring_offer --segment-query "tag = VIP"
     crm campaigns show ID | preview ID | launch ID | watch ID | pause ID | resume ID
     crm suppressions import unsubscribed.csv
+    crm import contacts veletrh.csv --source "Veletrh 2026" [--dry-run] [--allow-without-consent]
     crm --json campaigns show ID          # raw JSON for scripts
     crm --api https://abc.execute-api.eu-central-1.amazonaws.com campaigns list   # SigV4 (AWS credentials)
 
@@ -31,11 +32,14 @@ from typer.core import TyperGroup
 
 from crm_cli import __version__
 from crm_cli.client import DEFAULT_API_URL, ApiError, ApiUnreachable, CrmClient, CrmError
+from crm_cli.contacts_import import BATCH_SIZE, ImportReport, read_file, run_import
 from crm_cli.i18n import number, status_label, t
 from crm_cli.render import (
     TERMINAL_STATUSES,
     campaign_details,
     campaigns_table,
+    contact_import_counts,
+    contact_import_rows,
     done_count,
     excluded_table,
     format_time,
@@ -106,6 +110,8 @@ campaigns_app = typer.Typer(help="Create, preview, launch and watch e-mail campa
 suppressions_app = typer.Typer(help="Addresses that must not get marketing e-mail.", no_args_is_help=True)
 app.add_typer(campaigns_app, name="campaigns")
 app.add_typer(suppressions_app, name="suppressions")
+import_app = typer.Typer(help="Import lists: contacts from a CSV, with a report by line.", no_args_is_help=True)
+app.add_typer(import_app, name="import")
 
 
 def _version(value: bool) -> None:
@@ -491,6 +497,81 @@ def import_suppressions(
               invalid=number(len(result.invalid), state.lang))
     if result.invalid:
         state.console.print(import_invalid_table(result.as_json()["invalid"], state.lang))
+
+
+# --- import contacts ------------------------------------------------------------------------------------------
+
+_OWNER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}$")
+
+
+def _check_owner(value: str | None) -> str | None:
+    if value is not None and not _OWNER.match(value):
+        raise typer.BadParameter(f"{value!r} is not an owner login (letters, digits and . _ : @ -)")
+    return value
+
+
+@import_app.command("contacts")
+def import_contacts(
+    ctx: typer.Context,
+    file: Annotated[Path, typer.Argument(
+        exists=True, dir_okay=False, readable=True, show_default=False,
+        help="CSV with a header line and an `email` column; `;` or `,` separated, UTF-8 or Windows-1250",
+    )],
+    source: Annotated[str | None, typer.Option(
+        "--source", show_default=False,
+        help="the list's name (the same name again is the same import) [default: the file name]",
+    )] = None,
+    owner: Annotated[str | None, typer.Option(
+        "--owner", callback=_check_owner, show_default=False,
+        help="owner of new contacts whose row names none [default: the CRM's default lead owner]",
+    )] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="report what would happen, write nothing")] = False,
+    allow_without_consent: Annotated[bool, typer.Option(
+        "--allow-without-consent",
+        help="import rows that do not state consent as contacts WITHOUT marketing consent (a CRM migration)",
+    )] = False,
+    batch_size: Annotated[int, typer.Option("--batch-size", min=1, max=5000, help="rows per request")] = BATCH_SIZE,
+) -> None:
+    """Import contacts from a CSV: created, updated, unchanged, skipped (suppressed / no consent) and invalid rows,
+    by line. Exit code 0: every row handled; 1: some rows invalid; 2: usage or API/connection error."""
+    state = _state(ctx)
+    label = (source or file.name)[:100]
+    try:
+        contact_file = read_file(file)
+        if not contact_file.rows:
+            raise CrmError(t("en", "import_no_rows", file=file))
+        if contact_file.encoding != "utf-8" and not state.json:
+            state.err.print(Text(t(state.lang, "import_converted", file=file.name), style="dim"))
+        report = ImportReport(source=label, dry_run=dry_run, require_consent=not allow_without_consent)
+
+        def send(text: str, first_line: int) -> dict[str, Any]:
+            return state.client.import_contacts(text, source=label, owner=owner,
+                                                require_consent=not allow_without_consent, dry_run=dry_run,
+                                                first_line=first_line)
+
+        if state.json or not state.console.is_terminal:
+            run_import(contact_file, send, report, batch_size=batch_size)
+        else:
+            with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                          console=state.console, transient=True) as progress:
+                task = progress.add_task(t(state.lang, "import_progress"), total=len(contact_file.rows))
+                run_import(contact_file, send, report, batch_size=batch_size,
+                           progress=lambda done: progress.update(task, completed=done))
+    except CrmError as exc:  # nothing or only part imported: exit 2 (1 means "done, some rows invalid")
+        state.err.print(Text(f"Error: {exc}", style="red"))
+        raise typer.Exit(2) from None
+    result = report.as_json()
+    if state.json:
+        state.dump(result)
+    else:
+        state.console.print(contact_import_counts(result, state.lang))
+        shown = [e for e in result["entries"] if e.get("outcome") != "unchanged"]
+        if shown:
+            state.console.print(contact_import_rows(shown, state.lang))
+        if dry_run:
+            state.say("import_dry_hint", style="dim")
+    if result["counts"]["invalid"]:
+        raise typer.Exit(1)
 
 
 def main() -> None:

@@ -22,7 +22,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote, urlencode, urlsplit
 
 from crm_cli import __version__
 
@@ -179,12 +179,17 @@ class CrmClient:
 
     # --- transport --------------------------------------------------------------------------------------------
 
-    def request(self, method: str, path: str, payload: Any = None) -> Any:
-        """``method path`` with an optional JSON body; the decoded JSON answer (``None`` for an empty body)."""
+    def request(self, method: str, path: str, payload: Any = None, *, raw: bytes | None = None,
+                content_type: str = "application/json") -> Any:
+        """``method path`` with an optional JSON body (or ``raw`` bytes of ``content_type``); the decoded JSON answer
+        (``None`` for an empty body)."""
         url = f"{self.base_url}{path}"
         headers = {"Accept": "application/json", "User-Agent": f"crm-cli/{__version__}"}
         body: bytes | None = None
-        if payload is not None:
+        if raw is not None:
+            body = raw
+            headers["Content-Type"] = content_type
+        elif payload is not None:
             body = json.dumps(payload, ensure_ascii=False).encode()
             headers["Content-Type"] = "application/json"
         elif method in ("POST", "PUT", "PATCH"):
@@ -278,3 +283,13 @@ class CrmClient:
 
     def add_suppressions(self, entries: Sequence[Mapping[str, str]], source: str) -> dict[str, Any]:
         return self.request("POST", "/suppressions", {"entries": [dict(e) for e in entries], "source": source})
+
+    def import_contacts(self, csv_text: str, *, source: str, owner: str | None = None, require_consent: bool = True,
+                        dry_run: bool = False, first_line: int = 2) -> dict[str, Any]:
+        """``POST /imports/contacts``: one part of a contact list (the header line and whole rows), UTF-8."""
+        query = {"source": source, "require_consent": str(require_consent).lower(),
+                 "dry_run": str(dry_run).lower(), "first_line": str(first_line)}
+        if owner:
+            query["owner"] = owner
+        return self.request("POST", f"/imports/contacts?{urlencode(query)}", raw=csv_text.encode("utf-8"),
+                            content_type="text/csv; charset=utf-8")

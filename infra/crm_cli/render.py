@@ -24,6 +24,8 @@ __all__ = [
     "TERMINAL_STATUSES",
     "campaign_details",
     "campaigns_table",
+    "contact_import_counts",
+    "contact_import_rows",
     "done_count",
     "excluded_table",
     "format_time",
@@ -262,4 +264,50 @@ def import_invalid_table(rows: Sequence[Mapping[str, Any]], lang: str) -> Table:
     table.add_column(t(lang, "error"))
     for row in rows:
         table.add_row(str(row.get("line", "")), Text(str(row.get("email", ""))), Text(str(row.get("error", ""))))
+    return table
+
+
+CONTACT_IMPORT_OUTCOMES = ("created", "updated", "unchanged", "skipped_suppressed", "skipped_no_consent", "invalid")
+_OUTCOME_STYLES = {"created": "green", "updated": "green", "unchanged": "dim", "skipped_suppressed": "yellow",
+                   "skipped_no_consent": "yellow", "invalid": "red"}
+
+
+def contact_import_counts(report: Mapping[str, Any], lang: str) -> Table:
+    """Counts per outcome of ``crm import contacts`` (every outcome, zeros included: nothing is left unsaid)."""
+    title = t(lang, "contacts_import_dry_title" if report.get("dry_run") else "contacts_import_title",
+              source=report.get("source", ""))
+    table = Table(title=title, title_justify="left", header_style="bold")
+    table.add_column(t(lang, "outcome"))
+    table.add_column(t(lang, "count"), justify="right", no_wrap=True)
+    counts = report.get("counts") or {}
+    for outcome in CONTACT_IMPORT_OUTCOMES:
+        value = _int(counts, outcome)
+        table.add_row(Text(t(lang, f"outcome_{outcome}"), style=_OUTCOME_STYLES[outcome] if value else "dim"),
+                      number(value, lang))
+    return table
+
+
+def contact_import_rows(entries: Sequence[Mapping[str, Any]], lang: str) -> Table:
+    """The rows not simply created or updated (invalid, skipped, duplicates), by line; unchanged rows only count."""
+    table = Table(title=t(lang, "import_rows_title"), title_justify="left", header_style="bold")
+    table.add_column(t(lang, "line"), justify="right", no_wrap=True)
+    table.add_column(t(lang, "email"), overflow="fold")
+    table.add_column(t(lang, "outcome"), no_wrap=True)
+    table.add_column(t(lang, "column"))
+    table.add_column(t(lang, "detail"), overflow="fold")
+    for entry in sorted(entries, key=lambda e: int(e.get("line") or 0)):
+        outcome = str(entry.get("outcome", ""))
+        if outcome == "unchanged":
+            continue
+        if entry.get("duplicate_of"):
+            detail = t(lang, "duplicate_of", line=entry["duplicate_of"])
+        elif outcome == "skipped_suppressed" and entry.get("suppression"):
+            detail = reason_label(str(entry["suppression"]), lang)
+        elif outcome == "skipped_no_consent":
+            detail = t(lang, "no_consent_detail")
+        else:
+            detail = str(entry.get("reason") or "")
+        table.add_row(str(entry.get("line", "")), Text(str(entry.get("email", ""))),
+                      Text(t(lang, f"outcome_short_{outcome}"), style=_OUTCOME_STYLES.get(outcome, "")),
+                      Text(str(entry.get("column") or "")), Text(detail))
     return table

@@ -102,6 +102,10 @@ class BusTap:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             with self.path.open("a", encoding="utf-8") as out:
                 out.writelines(json.dumps(event, ensure_ascii=False) + "\n" for event in new)
+        if new:  # a downstream consumer's duty: the erased contact's mail goes from the local mail store
+            from crm_local.erasure import honour
+
+            honour(self.cloud, new)
         return new
 
     def _envelope(self, event: dict[str, Any]) -> dict[str, Any]:

@@ -549,6 +549,14 @@ class LocalCloud:
                 )
         return self._clients[service]
 
+    def items(self, logical_id: str) -> list[dict[str, Any]]:
+        """Every item of the template's table ``logical_id`` (plain Python values), read page by page."""
+        from boto3.dynamodb.types import TypeDeserializer
+
+        deserializer = TypeDeserializer()
+        pages = self.client("dynamodb").get_paginator("scan").paginate(TableName=self.physical_name(logical_id))
+        return [{k: deserializer.deserialize(v) for k, v in item.items()} for page in pages for item in page["Items"]]
+
     def physical_name(self, logical_id: str) -> str:
         """The name the resource has on the moto server (table name, queue name, function name ...)."""
         assert self.template is not None

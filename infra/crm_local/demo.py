@@ -21,12 +21,12 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import boto3
 from rich.console import Console
 from rich.table import Table
 
 from crm_local import sample_data
 from crm_local.demo_campaign import print_campaign_report, run_campaign_story
+from crm_local.demo_leads import print_leads_report, run_leads_story
 
 PRAGUE = ZoneInfo("Europe/Prague")
 START = datetime(2026, 3, 2, 4, 0, tzinfo=UTC)  # Monday 05:00 in Prague, before the first daily scan
@@ -78,6 +78,7 @@ class DemoResult:
     bus_events: list[dict[str, Any]] = field(default_factory=list)  # what went out on the EventBridge bus
     deals: list[dict[str, Any]] = field(default_factory=list)
     campaign: dict[str, Any] = field(default_factory=dict)  # the win-back campaign (demo_campaign)
+    leads: dict[str, Any] = field(default_factory=dict)  # forms, chatbot, consent, scoring, import, erasure
 
     def enrolled(self) -> list[dict[str, Any]]:
         return [c for c in self.contacts.values() if c.get("inactivity")]
@@ -96,14 +97,7 @@ def _check(status: int, body: Any, what: str) -> Any:
 
 
 def _scan(cloud: Any, logical_id: str) -> list[dict[str, Any]]:
-    table = boto3.resource("dynamodb", endpoint_url=cloud.endpoint_url).Table(cloud.physical_name(logical_id))
-    items, kwargs = [], {}
-    while True:
-        page = table.scan(**kwargs)
-        items += page["Items"]
-        if "LastEvaluatedKey" not in page:
-            return items
-        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+    return cloud.items(logical_id)
 
 
 def _read_mail(paths: list[Path]) -> list[dict[str, Any]]:
@@ -217,6 +211,8 @@ def run_scenario(cloud: Any, *, background: int = 240, say: Any = None) -> DemoR
 
     # Marketing's win-back campaign, from the preview to an unsubscribe
     campaign = run_campaign_story(cloud, note)
+    # Leads from the website and the chatbot, a double opt-in, scoring, a list import and an erasure
+    leads = run_leads_story(cloud, note)
 
     contacts = {c["contact_id"]: c for c in _scan(cloud, "ContactsTable")}
     return DemoResult(
@@ -231,6 +227,7 @@ def run_scenario(cloud: Any, *, background: int = 240, say: Any = None) -> DemoR
         bus_events=cloud.bus_events(),
         deals=_scan(cloud, "DealsTable"),
         campaign=campaign,
+        leads=leads,
     )
 
 
@@ -397,6 +394,7 @@ def run_demo(out_dir: str = "out", background: int = 240) -> DemoResult:
         result = run_scenario(cloud, background=background, say=lambda text: console.print(f"• {text}"))
         print_report(result, console, sample_data.story_contacts(START))
         print_campaign_report(result.campaign, console)
+        print_leads_report(result.leads, console)
         console.print(f"\nE-maily jako soubory .eml: {out / 'mail'} (otevřete v poštovním klientu)")
         if cloud.bus_events():
             console.print(f"Události EventBridge (JSON Lines): {cloud.events_file}")

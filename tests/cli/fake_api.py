@@ -17,7 +17,7 @@ import threading
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 CREATED_AT = "2026-03-02T08:00:00+00:00"
 
@@ -29,6 +29,7 @@ class Recorded:
     headers: dict[str, str]
     raw_body: bytes
     body: Any
+    query: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -43,6 +44,10 @@ class FakeApi:
     failures: dict[tuple[str, str], list[tuple[int, Any]]] = field(default_factory=dict)
     steps: int = 3
     polls: dict[str, int] = field(default_factory=dict)
+    # POST /imports/contacts: contacts by lower-case e-mail, captures seen (source, line, row), rows per answer
+    imported: dict[str, str] = field(default_factory=dict)
+    captures: set[tuple[str, int, str]] = field(default_factory=set)
+    import_rows_per_answer: int | None = None
     _server: ThreadingHTTPServer | None = None
 
     # --- lifecycle ------------------------------------------------------------------------------------------
@@ -63,8 +68,10 @@ class FakeApi:
                     body = json.loads(raw) if raw else None
                 except ValueError:
                     body = raw.decode(errors="replace")
-                path = urlsplit(self.path).path  # absolute when sent through a proxy
-                recorded = Recorded(self.command, path, {k.lower(): v for k, v in self.headers.items()}, raw, body)
+                split = urlsplit(self.path)  # absolute when sent through a proxy
+                path = split.path
+                recorded = Recorded(self.command, path, {k.lower(): v for k, v in self.headers.items()}, raw, body,
+                                    dict(parse_qsl(split.query)))
                 api.requests.append(recorded)  # list.append is atomic: no lock needed across handler threads
                 status, answer = api.answer(recorded)
                 data = json.dumps(answer, ensure_ascii=False).encode()
@@ -123,6 +130,8 @@ class FakeApi:
             return self._list() if req.method == "GET" else self._create(req.body)
         if req.path == "/suppressions" and req.method == "POST":
             return self._suppress(req.body)
+        if req.path == "/imports/contacts" and req.method == "POST":
+            return self._import_contacts(req)
         match = re.fullmatch(r"/campaigns/([^/]+)(?:/(preview|launch|pause|resume))?", req.path)
         if not match:
             return 404, {"message": "Not Found"}
@@ -214,3 +223,64 @@ class FakeApi:
                 self.suppressed[email] = entry["reason"]
                 added += 1
         return 200, {"added": added, "already": already, "invalid": invalid}
+
+    def _import_contacts(self, req: Recorded) -> tuple[int, Any]:
+        """The import contract in miniature: the real parser, suppressions from ``self.suppressed``, contacts by
+        lower-case e-mail, replays by (source, line, row text); ``import_rows_per_answer`` stops early."""
+        from datetime import UTC, datetime
+        from zoneinfo import ZoneInfo
+
+        from crm_automation.domain.contact_import import CsvProblem, RowProblem, decode, interpret, parse
+
+        query = req.query
+        if not req.headers.get("content-type", "").startswith("text/csv") or not query.get("source"):
+            return 400, {"message": "text/csv body and source= required"}
+        try:
+            parsed = parse(decode(req.raw_body), first_line=int(query.get("first_line", "2")))
+        except CsvProblem as problem:
+            return (413 if problem.too_large else 400), {"message": str(problem)}
+        dry = query.get("dry_run") == "true"
+        counts = {o: 0 for o in ("created", "updated", "unchanged", "skipped_suppressed", "skipped_no_consent",
+                                 "invalid")}
+        entries: list[dict[str, Any]] = []
+        lines: dict[str, list[int]] = {"created": [], "updated": []}
+        ids: dict[str, list[str]] = {"created": [], "updated": []}
+        next_line = None
+        for n, row in enumerate(parsed.rows):
+            if self.import_rows_per_answer is not None and n >= self.import_rows_per_answer:
+                next_line = row.line
+                break
+            values = interpret(parsed, row, now=datetime(2026, 3, 2, tzinfo=UTC), zone=ZoneInfo("Europe/Prague"))
+            if isinstance(values, RowProblem) or "." not in values.email.partition("@")[2]:
+                column = values.column if isinstance(values, RowProblem) else "email"
+                reason = values.message if isinstance(values, RowProblem) else "not an e-mail address"
+                counts["invalid"] += 1
+                entries.append({"line": row.line, "outcome": "invalid", "reason": reason, "column": column})
+                continue
+            email = values.email.lower()
+            if email in self.suppressed:
+                counts["skipped_suppressed"] += 1
+                entries.append({"line": row.line, "outcome": "skipped_suppressed", "suppression":
+                                self.suppressed[email], "reason": "suppressed"})
+                continue
+            if values.consent is None and query.get("require_consent", "true") == "true":
+                counts["skipped_no_consent"] += 1
+                entries.append({"line": row.line, "outcome": "skipped_no_consent", "reason": "no consent"})
+                continue
+            capture = (query["source"], row.line, "|".join(row.cells))
+            if capture in self.captures:
+                counts["unchanged"] += 1
+                entries.append({"line": row.line, "outcome": "unchanged", "reason": "imported before"})
+                continue
+            outcome = "updated" if email in self.imported else "created"
+            contact_id = self.imported.get(email) or f"c-{len(self.imported) + 1}"
+            if not dry:
+                self.imported[email] = contact_id
+                self.captures.add(capture)
+                ids[outcome].append(contact_id)
+            counts[outcome] += 1
+            lines[outcome].append(row.line)
+        return 200, {"source": query["source"], "dry_run": dry, "rows": len(parsed.rows),
+                     "processed": sum(counts.values()), "complete": next_line is None, "next_line": next_line,
+                     "counts": counts, "entries": entries, "lines": lines, "contact_ids": ids,
+                     "contact_ids_truncated": False}

@@ -209,3 +209,48 @@ def test_the_win_back_feedback_and_the_unsubscribe_are_recorded(result) -> None:
     second = result.campaign["second_preview"]["excluded"]
     assert second["unsubscribed"] == result.campaign["preview"]["excluded"]["unsubscribed"] + 1
     assert second["bounced"] >= 1
+
+
+# ---------------------------------------------------------------- leads, consent, scoring, import, erasure
+
+def test_the_form_lead_is_captured_confirms_its_consent_and_becomes_qualified(result) -> None:
+    leads = result.leads
+    tereza = leads["form"]["contact"]
+    assert leads["form"]["status"] in (202, 303) and tereza["lead_source"] == "form:kontakt"
+    assert tereza["utm"] == {"utm_source": "newsletter", "utm_medium": "email", "utm_campaign": "jaro-2026"}
+    doi = leads["doi"]
+    assert doi["get_status"] == 200 and not doi["granted_before"] and doi["post_status"] == 200
+    assert doi["ledger"][:2] == ["confirmed", "pending"]  # newest first
+    assert leads["dedupe"] == {"status": 202, "contacts": 1}
+    assert leads["honeypot"]["written"] == 0
+    scoring = leads["scoring"]
+    assert scoring["lead_score"] >= 50 and scoring["qualified_at"]
+    assert scoring["task"]["title"].startswith("Kvalifikovaný lead: Tereza Vondráčková")
+
+
+def test_the_chatbot_lead_is_signed_replayed_once_and_forgeries_are_refused(result) -> None:
+    chatbot = result.leads["chatbot"]
+    assert chatbot["statuses"] == [202, 202, 202] and chatbot["replay"] == 200 and chatbot["forged"] == 401
+    assert chatbot["contact"]["lead_source"] == "chatbot" and chatbot["contact"]["utm"]["utm_source"] == "google"
+    assert chatbot["chat_activities"] == 2  # the intent before the contact details, and the details
+
+
+def test_the_import_report_has_every_outcome_with_line_numbers(result) -> None:
+    report = result.leads["import"]
+    assert report["counts"] == {"created": 2, "updated": 2, "unchanged": 0, "skipped_suppressed": 2,
+                                "skipped_no_consent": 1, "invalid": 3}
+    by_line = {e["line"]: e["outcome"] for e in report["entries"]}
+    assert by_line[6] == by_line[7] == "skipped_suppressed" and by_line[8] == "skipped_no_consent"
+    assert [line for line, outcome in by_line.items() if outcome == "invalid"] == [9, 10, 11]
+
+
+def test_the_erasure_leaves_no_trace_and_the_address_stays_suppressed(result) -> None:
+    leads = result.leads
+    assert leads["erased_returns"]["suppressions"] == ["erased"]
+    erasure = leads["erasure"]
+    assert erasure["traces_before"] >= 1 and erasure["traces_after"] == 0 and erasure["get_status"] == 410
+    assert erasure["returns"]["suppressions"] == ["erased"]
+    assert leads["events"]["contact.erased"] == 1 and leads["events"]["lead.qualified"] == 1
+    assert leads["events"]["lead.captured"] >= 4 and leads["events"]["consent.changed"] >= 2
+    erased = [e for e in result.bus_events if e["detail-type"] == "contact.erased"]
+    assert erased and set(erased[0]["detail"]) == {"event_id", "occurred_at", "contact_id", "erased_at"}

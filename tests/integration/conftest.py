@@ -40,17 +40,18 @@ def signing_secret(cloud: LocalCloud) -> str:
 
 def runtime_for(cloud: LocalCloud, **settings_overrides: Any) -> Runtime:
     """A Runtime wired to the emulation's resources, for calling services directly from a test."""
-    settings = Settings(
+    wiring: dict[str, Any] = dict(
         contacts_table=cloud.physical_name("ContactsTable"), deals_table=cloud.physical_name("DealsTable"),
         activities_table=cloud.physical_name("ActivitiesTable"), tasks_table=cloud.physical_name("TasksTable"),
         flows_table=cloud.physical_name("FlowsTable"), timer_queue_url=cloud.ref("TimerQueue"),
         sender_email="obchod@example.cz",
         campaigns_table=cloud.physical_name("CampaignsTable"), addresses_table=cloud.physical_name("AddressesTable"),
+        consents_table=cloud.physical_name("ConsentsTable"),
         campaign_plan_queue_url=cloud.ref("CampaignPlanQueue"), campaign_send_queue_url=cloud.ref("CampaignSendQueue"),
         signing_secret=signing_secret(cloud), public_base_url=PUBLIC_URL,
         ses_configuration_set=cloud.ref("EmailConfigurationSet"),
-        **settings_overrides,
     )
+    settings = Settings(**(wiring | settings_overrides))
     resource = boto3.resource("dynamodb", endpoint_url=cloud.endpoint_url, region_name="eu-central-1")
     runtime = Runtime(settings, store=Store(settings, resource),
                       mailer=Mailer(settings.ses_configuration_set, client=cloud.client("sesv2")),

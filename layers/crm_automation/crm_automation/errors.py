@@ -27,3 +27,7 @@ class TransientError(CrmError):
 
 class PermanentSendError(CrmError):
     """SES refused the message for a reason a retry will not fix."""
+
+
+class GoneError(NotFoundError):
+    """The record existed and was erased on purpose (GDPR Art. 17): HTTP 410."""

@@ -85,6 +85,13 @@ DEFAULT_LABELS: dict[str, dict[str, str]] = {
         ),
         "deal_context": "Obchod: {title} ({value}, {status}).",
         "reason_email_failed": "e-mail odmítnut při odeslání",
+        # lead scoring (domain/scoring.py)
+        "qualified_task_title": "Kvalifikovaný lead: {name} – ozvat se",
+        "qualified_task_description": (
+            "Lead {name} dosáhl lead skóre {score} (práh kvalifikace {threshold}). Zdroj: {source}. "
+            "Ozvěte se mu, dokud je zájem čerstvý."
+        ),
+        "qualified_source_unknown": "neuveden",
     },
     "en": {
         "inactive_tag": "Inactive 6m+",
@@ -147,5 +154,12 @@ DEFAULT_LABELS: dict[str, dict[str, str]] = {
         ),
         "deal_context": "Deal: {title} ({value}, {status}).",
         "reason_email_failed": "e-mail refused when sending",
+        # lead scoring (domain/scoring.py)
+        "qualified_task_title": "Qualified lead: {name} – get in touch",
+        "qualified_task_description": (
+            "Lead {name} reached a lead score of {score} (qualification threshold {threshold}). Source: {source}. "
+            "Get in touch while the interest is fresh."
+        ),
+        "qualified_source_unknown": "unknown",
     },
 }

@@ -3,15 +3,19 @@ emulation from the same template); nothing else reads os.environ."""
 
 from __future__ import annotations
 
+import json
 from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from crm_automation.domain.models import SatisfactionLevel
+from crm_automation.domain.scoring import ScoringConfig
 from crm_automation.labels import DEFAULT_LABELS, DEFAULT_SATISFACTION_SCALES
 
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -22,6 +26,53 @@ class OwnerProfile(BaseModel):
 
     name: str
     email: str | None = None
+
+
+def _check_url(value: str | None) -> str | None:
+    if value is None:
+        return None
+    parts = urlsplit(value)
+    local = (parts.hostname or "") in ("localhost", "127.0.0.1")
+    if parts.scheme not in ("https", "http") or not parts.hostname or (parts.scheme == "http" and not local):
+        raise ValueError(f"{value!r}: an absolute https URL (http only for localhost)")
+    return value
+
+
+class FormConfig(BaseModel):
+    """One public lead form, `LEAD_FORMS` JSON {form_id: {...}} (docs/leads.md#forms)."""
+
+    model_config = ConfigDict(extra="forbid")
+    source: str | None = Field(None, max_length=100, description='Lead source label; default "form:<form_id>"')
+    owner: str | None = Field(None, description="Owner of new contacts; default DEFAULT_LEAD_OWNER")
+    consent_text_version: str | None = Field(None, max_length=100, description="Version of the consent wording")
+    redirect_url: str | None = Field(None, description="Thank-you page: HTML forms get a 303 to it")
+    error_url: str | None = Field(None, description="HTML forms with invalid input get a 303 here (else a 422 page)")
+    redirect_hosts: list[str] = Field(default_factory=list,
+                                      description="Further hosts a submission's own `redirect` field may name")
+    allowed_origins: list[str] = Field(default_factory=list,
+                                       description='CORS origins ("*": any); others are refused; empty: no check')
+    rate_per_minute: int = Field(120, ge=1, description="Submissions of this form per minute, all clients")
+    rate_per_ip_per_minute: int = Field(10, ge=1, description="Submissions per client IP address per minute")
+    honeypot_field: str = Field("website", min_length=1, max_length=50)
+    tags: list[str] = Field(default_factory=list, description="Tags every contact from this form gets")
+
+    _urls = field_validator("redirect_url", "error_url")(_check_url)
+
+    def redirect_allowed(self, url: str) -> bool:
+        """Only the configured pages' hosts and `redirect_hosts`, over https (http only for localhost)."""
+        if len(url) > 2000 or any(ord(ch) <= 32 or ord(ch) == 127 for ch in url):  # no header injection
+            return False
+        try:
+            _check_url(url)
+        except ValueError:
+            return False
+        hosts = {*(h.lower() for h in self.redirect_hosts),
+                 *((urlsplit(u).hostname or "").lower() for u in (self.redirect_url, self.error_url) if u)}
+        return (urlsplit(url).hostname or "").lower() in hosts
+
+
+DEFAULT_LEAD_FORMS = {"kontakt": FormConfig(source="form:kontakt", consent_text_version="kontakt-marketing-2026-01",
+                                            redirect_hosts=["www.example.cz"], allowed_origins=["*"])}
 
 
 class Settings(BaseSettings):
@@ -98,10 +149,29 @@ class Settings(BaseSettings):
     owners: dict[str, OwnerProfile] = Field(
         default_factory=dict, description='JSON {login: {"name": ..., "email": ...}}: the owner in e-mails')
 
+    # lead scoring and qualification (seed 004): JSON in LEAD_SCORING, merged into the defaults (docs/leads.md)
+    lead_scoring: Annotated[ScoringConfig, NoDecode] = Field(default_factory=ScoringConfig)
+
+    # lead capture: public forms and the chatbot webhook (docs/leads.md)
+    lead_forms: dict[str, FormConfig] = Field(default_factory=lambda: dict(DEFAULT_LEAD_FORMS),
+                                              description="JSON {form_id: FormConfig}")
+    default_lead_owner: str = "vedouci.obchodu"  # owner of new leads when the form names none (and of chatbot leads)
+    chatbot_secret_arn: str = ""  # Secrets Manager secret: the chatbot webhook's HMAC-SHA256 signing key
+    chatbot_secret: str = Field("", repr=False)  # tests and tools only; deployments use chatbot_secret_arn
+    chatbot_tolerance_seconds: int = Field(300, ge=1, description="Accepted age of a chatbot signature")
+
     # scale knobs
     contact_shards: int = Field(8, ge=1, le=64)
     deal_shards: int = Field(8, ge=1, le=64)
     timer_shards: int = Field(8, ge=1, le=64)
+
+    @field_validator("lead_scoring", mode="before")
+    @classmethod
+    def _lead_scoring_json(cls, value: Any) -> Any:
+        """LEAD_SCORING is a JSON object; empty means the defaults."""
+        if isinstance(value, str):
+            return json.loads(value) if value.strip() else {}
+        return value
 
     def scale(self) -> dict[str, SatisfactionLevel]:
         return self.satisfaction_scale or DEFAULT_SATISFACTION_SCALES[self.locale]

@@ -24,6 +24,7 @@ from crm_automation.domain.deal_reactivation import quiet_since
 from crm_automation.domain.escalation import needs_escalation, needs_resolution
 from crm_automation.domain.inactivity import is_candidate
 from crm_automation.domain.models import Activity, Contact, Deal, Task, Timer
+from crm_automation.domain.privacy import Tombstone, is_tombstone
 from crm_automation.errors import ConcurrentWriteError, TransientError
 from crm_automation.settings import Settings
 
@@ -114,6 +115,9 @@ class Store:
 
         self.campaigns = CampaignsRepo(self, settings.campaigns_table)
         self.addresses = AddressesRepo(self, settings.addresses_table)
+        from crm_automation.adapters.consents import ConsentsRepo
+
+        self.consents = ConsentsRepo(self, settings.consents_table)
 
     def transact(self, operations: list[dict[str, Any]]) -> None:
         try:
@@ -162,7 +166,9 @@ class Store:
             raise _translate(error) from error
         stats.requests += 1
         stats.items_read += response.get("ScannedCount", 0)
-        return [Contact.model_validate(i) for i in response.get("Items", [])], response.get("LastEvaluatedKey")
+        # tombstones of erased contacts are not contacts
+        return ([Contact.model_validate(i) for i in response.get("Items", []) if not is_tombstone(i)],
+                response.get("LastEvaluatedKey"))
 
     def scan_contacts(self) -> Iterator[Contact]:
         cursor: dict[str, Any] | None = None
@@ -205,8 +211,26 @@ class ContactsRepo:
         return item
 
     def get(self, contact_id: str) -> Contact | None:
+        """The contact, or None if there is none (an erased contact's tombstone counts as none)."""
         item = self.store.get(self.table, {"contact_id": contact_id})
-        return Contact.model_validate(item) if item else None
+        return Contact.model_validate(item) if item and not is_tombstone(item) else None
+
+    def read(self, contact_id: str) -> Contact | Tombstone | None:
+        """The contact, the tombstone of an erased one, or None."""
+        item = self.store.get(self.table, {"contact_id": contact_id})
+        if not item:
+            return None
+        return Tombstone.model_validate(item) if is_tombstone(item) else Contact.model_validate(item)
+
+    def tombstone_op(self, tombstone: Tombstone) -> dict[str, Any]:
+        """Replace the contact (read at tombstone.version) with its tombstone: no personal data, no index keys."""
+        stored = tombstone.model_copy(update={"version": tombstone.version + 1})
+        return _put(self.table, _item(stored), "contact_id", tombstone.version)
+
+    def tombstone_completed_op(self, tombstone: Tombstone, when: datetime, counts: dict[str, int]) -> dict[str, Any]:
+        stored = tombstone.model_copy(update={"version": tombstone.version + 1, "erasure_completed_at": when,
+                                              "erasure_counts": counts})
+        return _put(self.table, _item(stored), "contact_id", tombstone.version)
 
     def save_op(self, contact: Contact, *, new: bool = False) -> dict[str, Any]:
         """Write `contact` (read at contact.version) as version + 1; fails if anyone wrote in between."""
@@ -316,6 +340,24 @@ class ActivitiesRepo:
             FilterExpression=Attr("kind").is_in(sorted(kinds)), ScanIndexForward=False,
         )
         return [Activity.model_validate(i) for i in items]
+
+    def keys_by_contact(self, contact_id: str, limit: int | None = None) -> list[str]:
+        """The ids of the contact's activities (all of them, or the first `limit`), keys only."""
+        items = self.store.query(limit, TableName=self.table, IndexName="ByContact",
+                                 KeyConditionExpression=Key("contact_id").eq(contact_id),
+                                 ProjectionExpression="activity_id")
+        return [i["activity_id"] for i in items]
+
+    def all_by_contact(self, contact_id: str) -> list[Activity]:
+        items = self.store.query(TableName=self.table, IndexName="ByContact",
+                                 KeyConditionExpression=Key("contact_id").eq(contact_id))
+        return [Activity.model_validate(i) for i in items]
+
+    def delete(self, activity_id: str) -> None:
+        try:
+            self.store.client.delete_item(TableName=self.table, Key={"activity_id": activity_id})
+        except ClientError as error:
+            raise _translate(error) from error
 
     def by_contact(self, contact_id: str, limit: int = 50) -> list[Activity]:
         items = self.store.query(

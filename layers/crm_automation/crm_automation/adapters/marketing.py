@@ -79,6 +79,12 @@ class AddressesRepo:
             put["ExpressionAttributeValues"] = {":v": record.version}
         return {"Put": put}
 
+    def claim_op(self, record: AddressRecord | None, key: str, contact_id: str) -> dict[str, Any]:
+        """Claim the address for `contact_id` (lead dedupe). Conditioned on the version read (absence for a new
+        record), so of two first arrivals of one address only one transaction commits; the other re-reads the claim."""
+        record = record or AddressRecord(address_key=key)
+        return self.save_op(record.model_copy(update={"contact_id": contact_id}))
+
     def reserve_op(self, record: AddressRecord | None, key: str, campaign_id: str, chunk_id: str,
                    now: datetime) -> dict[str, Any]:
         record = record or AddressRecord(address_key=key)
@@ -348,9 +354,9 @@ class CampaignsRepo:
 # rest (history, deals, custom fields ...) is neither read nor parsed for each of a million recipients.
 SENDER_ATTRIBUTES = ("contact_id", "first_name", "last_name", "email", "company", "owner", "archived",
                      "marketing_status", "marketing_consent", "marketing_pause", "email_status", "last_activity_at",
-                     "created_at", "updated_at", "version")
+                     "created_at", "updated_at", "version", "erased")
 
 
 def contacts_by_id(store: Store, ids: list[str], attributes: tuple[str, ...] = ()) -> dict[str, Contact]:
     items = batch_get(store, store.settings.contacts_table, "contact_id", ids, attributes)
-    return {k: Contact.model_validate(v) for k, v in items.items()}
+    return {k: Contact.model_validate(v) for k, v in items.items() if not v.get("erased")}  # tombstones: absent

@@ -17,6 +17,7 @@ class Keys:
 
     address: bytes  # the keyed hash of e-mail addresses (address records)
     unsubscribe: bytes  # unsubscribe tokens
+    consent: bytes  # double opt-in confirmation tokens
 
     @classmethod
     def from_secret(cls, secret: str) -> Keys:
@@ -24,7 +25,8 @@ class Keys:
             raise ValueError("the signing secret must have at least 32 characters")
         root = secret.encode("utf-8")
         derive = lambda purpose: hmac.new(root, purpose.encode(), hashlib.sha256).digest()  # noqa: E731
-        return cls(address=derive("crm-automation/address-key/v1"), unsubscribe=derive("crm-automation/unsubscribe/v1"))
+        return cls(address=derive("crm-automation/address-key/v1"), unsubscribe=derive("crm-automation/unsubscribe/v1"),
+                   consent=derive("crm-automation/consent/v1"))
 
 
 def secret_value(arn: str) -> str:

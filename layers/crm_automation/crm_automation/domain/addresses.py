@@ -49,6 +49,10 @@ class AddressRecord(BaseModel):
     address_key: str
     suppressions: dict[AddressReason, AddressSuppression] = Field(default_factory=dict)
     sends: dict[str, CampaignSend] = Field(default_factory=dict)  # campaign id -> the send reserved for it
+    # The contact that claimed this address (lead dedupe): set with a version condition in the same transaction
+    # that creates the contact, so two first arrivals of one address make one contact. Absent on old records:
+    # their contact is found through the ByEmail index and claimed on its next write.
+    contact_id: str | None = None
     version: int = 0
 
     def suppressed(self, reason: AddressReason) -> bool:

@@ -46,15 +46,15 @@ def quiet_since(deal: Deal) -> datetime | None:
     in the flow now). The last enrolment counts as a touch, so a deal is due again only after being quiet that
     long since then too (the cool-down is checked on enrolment as well). The adapter keys the sparse
     ReactivationDue index on it; the scan applies DEAL_STALE_DAYS at query time, so changing it needs no rewrite."""
-    if deal.status != DealStatus.OPEN or deal.in_reactivation:
-        return None
+    if deal.status != DealStatus.OPEN or deal.in_reactivation or deal.contact_status != "active":
+        return None  # (a deal of an archived or erased contact is never reactivated)
     if deal.reactivation is not None:
         return max(deal.last_activity_at, deal.reactivation.started_at)
     return deal.last_activity_at
 
 
 def can_enrol(deal: Deal, trigger: str, now: datetime, settings: Settings) -> bool:
-    if deal.in_reactivation:
+    if deal.in_reactivation or deal.contact_status != "active":
         return False
     if deal.reactivation is not None and now < deal.reactivation.started_at + timedelta(
             days=settings.deal_reactivation_cooldown_days):

@@ -136,6 +136,7 @@ class LeadScore(BaseModel):
     profile: int = 0
     behaviour: float = 0.0
     at: UtcDatetime
+    days: dict[str, dict[str, int]] = Field(default_factory=dict)  # points counted per local day and kind (daily caps)
 
 
 class InactivityState(BaseModel):
@@ -228,6 +229,7 @@ class Contact(BaseModel):
     consents: dict[str, Consent] = Field(default_factory=dict)  # consents for purposes other than "marketing"
     pending_consent: ConsentRequest | None = None  # a consent waiting for its double opt-in confirmation
     archived_at: UtcDatetime | None = None
+    archive_reason: str | None = None  # why it was archived (POST /contacts/{id}/archive)
     inactivity: InactivityState | None = None
     created_at: UtcDatetime
     updated_at: UtcDatetime
@@ -287,6 +289,8 @@ class Deal(BaseModel):
     last_activity_at: UtcDatetime
     reactivation: DealReactivation | None = None  # the latest pass through the reactivation flow
     reactivation_history: list[DealReactivation] = Field(default_factory=list)  # earlier ones, oldest first
+    # the contact archived (or erased): the deal leaves the dead-deal scan and the reactivation flow
+    contact_status: Literal["active", "archived", "erased"] = "active"
     created_at: UtcDatetime
     updated_at: UtcDatetime
     version: int = 0

@@ -390,8 +390,11 @@ def _condition_matcher(cond: Condition, zone: ZoneInfo) -> Matcher:
     return _value_test(op, v, get)
 
 
-def compile_segment(node: Node | Segment, tz: str = "Europe/Prague") -> Matcher:
-    """A fast predicate ``(contact, now) -> bool`` for a valid tree. Compile once per campaign run."""
+def compile_segment(node: Node | Segment, tz: str = "Europe/Prague",
+                    lead_score: Callable[[Contact, datetime], Any] | None = None) -> Matcher:
+    """A fast predicate ``(contact, now) -> bool`` for a valid tree. Compile once per campaign run.
+    `lead_score`: the contact's score at a moment (the decayed lead score, services.scoring.score_getter);
+    default: the stored ``lead_score``."""
     zone = ZoneInfo(tz)
 
     def build(n: Node) -> Matcher:
@@ -404,13 +407,17 @@ def compile_segment(node: Node | Segment, tz: str = "Europe/Prague") -> Matcher:
         if isinstance(n, Not):
             f = build(n.not_)
             return lambda c, now: not f(c, now)
+        if lead_score is not None and n.field == "lead_score":
+            test = _value_test(n.op, n.value, lambda score: score)  # applied to the score, not the contact
+            return lambda c, now: test(lead_score(c, now), now)
         return _condition_matcher(n, zone)
     return build(node.root if isinstance(node, Segment) else node)
 
 
-def matches(node: Node | Segment, contact: Contact, now: datetime, tz: str = "Europe/Prague") -> bool:
+def matches(node: Node | Segment, contact: Contact, now: datetime, tz: str = "Europe/Prague",
+            lead_score: Callable[[Contact, datetime], Any] | None = None) -> bool:
     """Does the contact belong to the segment? For many contacts use ``compile_segment`` once instead."""
-    return compile_segment(node, tz)(contact, now)
+    return compile_segment(node, tz, lead_score)(contact, now)
 
 
 # ------------------------------------------------------------------ the text form

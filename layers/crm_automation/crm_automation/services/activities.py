@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 
 from crm_automation.domain import deal_reactivation
@@ -9,6 +10,7 @@ from crm_automation.domain.inactivity import apply_activity
 from crm_automation.domain.models import Activity, Contact, Deal
 from crm_automation.errors import ConcurrentWriteError, NotFoundError
 from crm_automation.observability import logger
+from crm_automation.services import scoring as lead_scoring
 from crm_automation.services.runtime import Runtime
 from crm_automation.services.suppressions import write_through_ops
 
@@ -32,13 +34,17 @@ def _deals_touched(rt: Runtime, activity: Activity, contact: Contact) -> list[De
 
 def apply(rt: Runtime, activity: Activity, now: datetime) -> str:
     """Move the contact's (and deal's) last activity, take a reactivated contact out of the inactivity flow and
-    cancel its pending follow-up. One transaction, conditioned on the activity not being applied yet."""
+    cancel its pending follow-up, add the activity's lead-score points (qualifying the lead if it crosses the
+    threshold). One transaction, conditioned on the activity not being applied yet."""
     store, settings = rt.store, rt.settings
     contact = store.contacts.get(activity.contact_id)
     if contact is None:
         raise NotFoundError(f"activity {activity.activity_id} refers to unknown contact {activity.contact_id}")
     effect = apply_activity(contact, activity, now, settings)
-    operations = [store.activities.mark_applied_op(activity.activity_id, now)]
+    # the activity's lead-score points, and a qualification's task for the owner, in this same transaction
+    changed, scoring_ops = lead_scoring.scored(rt, effect.contact, now, activity)
+    effect = replace(effect, contact=changed)
+    operations = [store.activities.mark_applied_op(activity.activity_id, now), *scoring_ops]
     if not _same(effect.contact, contact):
         operations.append(store.contacts.save_op(effect.contact))
         # a bounce logged in the CRM marks the address too, for every contact with it and any re-import

@@ -31,6 +31,7 @@ from crm_automation.adapters.ses import SimpleMail
 from crm_automation.email.render import render
 from crm_automation.errors import ConcurrentWriteError, InvalidRequestError, NotFoundError
 from crm_automation.observability import logger
+from crm_automation.services import scoring as lead_scoring
 from crm_automation.services.runtime import Runtime
 from crm_automation.services.suppressions import unsubscribe_link
 
@@ -161,7 +162,8 @@ def preview(rt: Runtime, campaign_id: str, samples: int, now: datetime) -> dict[
     """Dry run: who matches, who would be left out and why, and the e-mail rendered for real recipients.
     Sends nothing and writes nothing."""
     campaign = get(rt, campaign_id)
-    matcher = segments.compile_segment(segments.parse_segment(campaign.segment), rt.settings.timezone)
+    matcher = segments.compile_segment(segments.parse_segment(campaign.segment), rt.settings.timezone,
+                                       lead_scoring.score_getter(rt.settings))
     matched: list[Contact] = [c for c in rt.store.scan_contacts() if matcher(c, now)]
     keys = {c.contact_id: address_key(c.email, rt.keys.address) for c in matched if c.email}
     addresses = rt.store.addresses.batch_get(list(set(keys.values())))
@@ -330,7 +332,8 @@ def plan_segment(rt: Runtime, campaign_id: str, segment: int, segments_total: in
     campaign = store.campaigns.get(campaign_id)
     if campaign is None or campaign.status in (CampaignStatus.CANCELLED, CampaignStatus.COMPLETED):
         return "campaign not active"
-    matcher = segments.compile_segment(segments.parse_segment(campaign.segment), rt.settings.timezone)
+    matcher = segments.compile_segment(segments.parse_segment(campaign.segment), rt.settings.timezone,
+                                       lead_scoring.score_getter(rt.settings))
     plan = store.campaigns.get_plan(campaign_id, segment)
     pages = int(plan["pages"])
     if pages:  # a previous attempt may have died between writing its last chunk and queueing it (a page without

@@ -7,16 +7,18 @@ past timestamps. Every input model forbids unknown fields, so a typo is an error
 from __future__ import annotations
 
 import uuid
+from types import EllipsisType
 from datetime import datetime
 from decimal import Decimal
-from typing import Annotated, Literal
+from typing import Annotated, Literal, TypeVar
 
 from email_validator import EmailNotValidError, validate_email
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
 from crm_automation.domain import deal_reactivation
 from crm_automation.domain.escalation import WORKFLOW as ESCALATION
 from crm_automation.domain.escalation import normalise_satisfaction, rate
+from crm_automation.domain.scoring import set_score
 from crm_automation.domain.models import (
     DealBrief,
     INBOUND_KINDS,
@@ -33,9 +35,12 @@ from crm_automation.domain.models import (
     TaskStatus,
     UtcDatetime,
 )
-from crm_automation.errors import ConcurrentWriteError, ConflictError, InvalidRequestError, NotFoundError
+from crm_automation.errors import ConcurrentWriteError, ConflictError, GoneError, InvalidRequestError, NotFoundError
 from crm_automation.services.runtime import Runtime
+from crm_automation.services import scoring as lead_scoring
+from crm_automation.domain.addresses import AddressRecord, address_key, normalise_email
 from crm_automation.services.suppressions import write_through_ops
+from crm_automation.services.consent import marketing_consent_ops
 from crm_automation.settings import get_settings
 
 
@@ -75,7 +80,8 @@ class ContactIn(_In):
     categories: list[Label] = Field(default_factory=list, max_length=100)
     custom_fields: dict[Label, str | int | float | bool | None] = Field(default_factory=dict, max_length=100)
     company_fields: dict[Label, str | int | float | bool | None] = Field(default_factory=dict, max_length=100)
-    lead_score: int = Field(0, ge=-100000, le=100000)
+    lead_score: int = Field(0, ge=-100000, le=100000,
+                            description="A score carried over (e.g. from an older CRM); it decays like behaviour points")
     satisfaction: Satisfaction | None = None
     lifecycle: Lifecycle = Lifecycle.LEAD
     marketing_status: MarketingStatus = MarketingStatus.SUBSCRIBED
@@ -97,7 +103,8 @@ class ContactPatch(_In):
     categories: list[Label] | None = Field(None, max_length=100)
     custom_fields: dict[Label, str | int | float | bool | None] | None = Field(None, max_length=100)
     company_fields: dict[Label, str | int | float | bool | None] | None = Field(None, max_length=100)
-    lead_score: int | None = Field(None, ge=-100000, le=100000)
+    lead_score: int | None = Field(None, ge=-100000, le=100000,
+                                   description="Set the score by hand; it decays like behaviour points")
     satisfaction: Satisfaction | None = Field(None, description="A changed value is a new rating; null clears it")
     lifecycle: Lifecycle | None = None
     marketing_status: MarketingStatus | None = None
@@ -154,14 +161,44 @@ class ContactView(BaseModel):
     tasks: list[Task]
 
 
+_Record = TypeVar("_Record", Contact, Deal)
+
+
+def _patched(record: _Record, changes: dict, now: datetime) -> _Record:
+    """The record with a PATCH applied, validated: a null for a field the record cannot be without (e.g.
+    `"lifecycle": null`) is a 400 naming the fields, never a 500 or a stored record that no longer reads."""
+    try:
+        return record.model_validate(record.model_dump() | changes | {"updated_at": now})
+    except ValidationError as error:
+        fields = sorted({str(e["loc"][0]) for e in error.errors() if e.get("loc")})
+        raise InvalidRequestError(f"{', '.join(fields) or 'body'}: null is not allowed here "
+                                  "(leave a field out to keep its value)") from None
+
+
 def _new_id(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:20]}"
 
 
+def contact_holding(rt: Runtime, email: str, record: AddressRecord | None | EllipsisType = ...) -> Contact | None:
+    """The contact that holds this e-mail (any letter case; plus-addressing is another address): the one that
+    claimed its address record, else (contacts from before claims) the oldest found through the ByEmail index.
+    `record`: the address record if already read (None: there is none)."""
+    if record is ...:
+        record = rt.store.addresses.get(address_key(email, rt.keys.address))
+    wanted = normalise_email(email)
+    if record is not None and record.contact_id:
+        claimed = rt.store.contacts.get(record.contact_id)
+        if claimed is not None and claimed.email and normalise_email(claimed.email) == wanted:
+            return claimed
+    found = [c for i in rt.store.contacts.ids_by_email(email) if (c := rt.store.contacts.get(i)) is not None
+             and c.email and normalise_email(c.email) == wanted]
+    return min(found, key=lambda c: (c.created_at, c.contact_id)) if found else None
+
+
 def create_contact(rt: Runtime, data: ContactIn, now: datetime, caller: str | None = None) -> Contact:
-    existing = rt.store.contacts.ids_by_email(data.email) if data.email else []
-    if existing:
-        raise ConflictError(f"a contact with this e-mail already exists: {existing[0]}")
+    existing = contact_holding(rt, data.email) if data.email else None
+    if existing is not None:
+        raise ConflictError(f"a contact with this e-mail already exists: {existing.contact_id}")
     fields = data.model_dump(exclude={"contact_id", "last_activity_at", "created_at", "satisfaction"})
     created = data.created_at or now
     contact = Contact(
@@ -173,14 +210,24 @@ def create_contact(rt: Runtime, data: ContactIn, now: datetime, caller: str | No
     )
     if data.satisfaction:
         contact = rate(contact, data.satisfaction, now, caller, rt.settings)
-    return _save(rt, None, contact, now)
+    # a consent given with the contact goes to the consent ledger in the same transaction
+    contact, consent_ops = marketing_consent_ops(rt, None, contact, now, caller)
+    try:  # the contact claims its address in the same transaction: of two concurrent creates one wins
+        return _save(rt, None, contact, now, consent_ops, claim=True)
+    except ConcurrentWriteError:
+        if data.email and (holder := contact_holding(rt, data.email)) is not None:
+            raise ConflictError(f"a contact with this e-mail already exists: {holder.contact_id}") from None
+        raise
 
 
 def _save(rt: Runtime, before: Contact | None, contact: Contact, now: datetime,
-          extra: list[dict] | tuple = ()) -> Contact:
+          extra: list[dict] | tuple = (), *, claim: bool = False) -> Contact:
     """Save the contact, and in the same transaction mark its address with any opt-out or bounce it now carries,
-    plus the `extra` operations of the same business event (e.g. consent ledger entries)."""
-    operations = [*write_through_ops(rt, before, contact, now), *extra]
+    plus the `extra` operations of the same business event (e.g. consent ledger entries). `claim`: the contact
+    also claims its address record (lead dedupe; conditioned on the record's version)."""
+    # lead score from the record's completeness, qualification and the owner's task (docs/leads.md#lead-scoring)
+    contact, scoring_ops = lead_scoring.scored(rt, contact, now)
+    operations = [*write_through_ops(rt, before, contact, now, claim=claim), *scoring_ops, *extra]
     if not operations:
         return rt.store.contacts.save(contact, new=before is None)
     rt.store.transact([rt.store.contacts.save_op(contact, new=before is None), *operations])
@@ -188,9 +235,11 @@ def _save(rt: Runtime, before: Contact | None, contact: Contact, now: datetime,
 
 
 def get_contact(rt: Runtime, contact_id: str) -> Contact:
-    contact = rt.store.contacts.get(contact_id)
+    contact = rt.store.contacts.read(contact_id)
     if contact is None:
         raise NotFoundError(f"contact {contact_id} not found")
+    if not isinstance(contact, Contact):  # the tombstone of an erased contact: 410
+        raise GoneError(f"contact {contact_id} was erased")
     return contact
 
 
@@ -199,19 +248,29 @@ def update_contact(rt: Runtime, contact_id: str, patch: ContactPatch, now: datet
     contact = get_contact(rt, contact_id)
     changes = patch.model_dump(exclude_unset=True)
     if patch.email and patch.email != contact.email:
-        if any(i != contact_id for i in rt.store.contacts.ids_by_email(patch.email)):
+        holder = contact_holding(rt, patch.email)
+        if (holder is not None and holder.contact_id != contact_id) or \
+                any(i != contact_id for i in rt.store.contacts.ids_by_email(patch.email)):
             raise ConflictError("another contact already has this e-mail")
     rating_changed = "satisfaction" in changes and changes.pop("satisfaction") != contact.satisfaction
-    updated = contact.model_validate(contact.model_dump() | changes | {"updated_at": now})
+    if changes.get("lead_score", 0) is None:
+        changes.pop("lead_score")  # null: no change
+    updated = _patched(contact, changes, now)
     if rating_changed:  # the same value sent again (e.g. by a CRM sync) is not a new rating
         updated = rate(updated, patch.satisfaction, now, caller, rt.settings)
-    return _save(rt, contact, updated, now)
+    if patch.lead_score is not None:  # a score set by hand: what lies above the profile points decays from now
+        updated = set_score(updated, patch.lead_score, now, rt.settings.lead_scoring, rt.settings.timezone)
+    # a changed consent goes to the consent ledger in the same transaction (the same one sent again does not)
+    updated, consent_ops = marketing_consent_ops(rt, contact.marketing_consent, updated, now, caller)
+    new_address = bool(updated.email) and normalise_email(updated.email or "") != normalise_email(contact.email or "")
+    return _save(rt, contact, updated, now, consent_ops, claim=new_address)
 
 
-def contact_view(rt: Runtime, contact_id: str) -> ContactView:
+def contact_view(rt: Runtime, contact_id: str, now: datetime | None = None) -> ContactView:
+    """The contact with its deals, activities and tasks; the lead score as it stands at `now` (decayed)."""
     contact = get_contact(rt, contact_id)
     return ContactView(
-        contact=contact,
+        contact=lead_scoring.current(rt, contact, now) if now is not None else contact,
         deals=rt.store.deals.by_contact(contact_id),
         activities=rt.store.activities.by_contact(contact_id),
         tasks=rt.store.tasks.by_contact(contact_id),
@@ -240,6 +299,7 @@ def create_deal(rt: Runtime, data: DealIn, now: datetime) -> Deal:
     deal = Deal(
         deal_id=data.deal_id or _new_id("d"),
         owner=data.owner or contact.owner,
+        contact_status="archived" if contact.archived else "active",  # an archived contact's deal is not reactivated
         last_activity_at=data.last_activity_at or created,
         created_at=created,
         updated_at=now,
@@ -261,7 +321,7 @@ def get_deal(rt: Runtime, deal_id: str) -> Deal:
 
 def update_deal(rt: Runtime, deal_id: str, patch: DealPatch, now: datetime) -> Deal:
     deal = get_deal(rt, deal_id)
-    updated = deal.model_copy(update=patch.model_dump(exclude_unset=True) | {"updated_at": now})
+    updated = _patched(deal, patch.model_dump(exclude_unset=True), now)
     operations = []
     ending = deal_reactivation.status_changed(deal, updated, now)  # a status change ends a reactivation wait
     if ending is not None:

@@ -28,23 +28,30 @@ def address_record(rt: Runtime, contact: Contact | None) -> AddressRecord | None
     return rt.store.addresses.get(address_key(contact.email, rt.keys.address))
 
 
-def write_through_ops(rt: Runtime, before: Contact | None, after: Contact, now: datetime) -> list[dict[str, Any]]:
+def write_through_ops(rt: Runtime, before: Contact | None, after: Contact, now: datetime, *,
+                      claim: bool = False) -> list[dict[str, Any]]:
     """A contact newly marked "Nezasílat marketing", unsubscribed, bounced or complained marks its address too
     (in the same transaction as the contact), so every contact with that address, and any later re-import of it,
-    is suppressed. Lifting a status on the contact does not lift the address suppression."""
+    is suppressed. Lifting a status on the contact does not lift the address suppression.
+    `claim`: the contact also claims its address (lead dedupe, `AddressRecord.contact_id`), conditioned on the
+    version of the record read here, so a concurrent claim makes the transaction fail instead of being overwritten."""
     if not after.email:
         return []
     reasons = set(address_reason_of(after))
     if before is not None and before.email and normalise_email(before.email) == normalise_email(after.email):
         reasons -= set(address_reason_of(before))
-    if not reasons:
+    if not reasons and not claim:
         return []
     key = address_key(after.email, rt.keys.address)
     record = rt.store.addresses.get(key) or AddressRecord(address_key=key)
     missing = {r: AddressSuppression(at=now, source="crm") for r in reasons if not record.suppressed(r)}
-    if not missing:
+    claiming = claim and record.contact_id != after.contact_id
+    if not missing and not claiming:
         return []
-    return [rt.store.addresses.save_op(record.model_copy(update={"suppressions": record.suppressions | missing}))]
+    updated = record.model_copy(update={"suppressions": record.suppressions | missing})
+    if claiming:
+        return [rt.store.addresses.claim_op(updated, key, after.contact_id)]
+    return [rt.store.addresses.save_op(updated)]
 
 
 def unsubscribe_link(rt: Runtime, contact_id: str, list_id: str, key: str) -> tuple[str, dict[str, str]]:
@@ -80,13 +87,23 @@ def unsubscribe(rt: Runtime, token: str, now: datetime, via: str) -> Unsubscribe
             created_at=now)))
     added = store.addresses.suppress(claim.address_key, AddressReason.UNSUBSCRIBED, now, f"unsubscribe-{via}", extra)
     if contact is not None and contact.email and address_key(contact.email, rt.keys.address) == claim.address_key:
+        from crm_automation.services import consent, crm  # they import this module
+
         for _ in range(5):  # the contact shows it too (the address record already holds, whatever happens here)
             current = store.contacts.get(claim.contact_id)
-            if current is None or current.marketing_status != MarketingStatus.SUBSCRIBED:
+            if current is None:
                 break
+            consent_live = (current.marketing_consent is not None and current.marketing_consent.granted) or (
+                current.pending_consent is not None and current.pending_consent.purpose == "marketing")
+            if current.marketing_status != MarketingStatus.SUBSCRIBED and not consent_live:
+                break
+            # the withdrawal: a `withdrawn` ledger entry and the consent cleared, with the status, in one transaction
+            updated, ops = consent.withdrawal_ops(rt, current, now, f"unsubscribe-{via}", "unsubscribe",
+                                                  {"list": claim.campaign_id})
+            if updated.marketing_status == MarketingStatus.SUBSCRIBED:
+                updated = updated.model_copy(update={"marketing_status": MarketingStatus.UNSUBSCRIBED})
             try:
-                store.contacts.save(current.model_copy(update={"marketing_status": MarketingStatus.UNSUBSCRIBED,
-                                                               "updated_at": now}))
+                crm._save(rt, current, updated.model_copy(update={"updated_at": now}), now, ops)
                 break
             except ConcurrentWriteError:
                 continue

@@ -17,7 +17,8 @@ from crm_automation.domain import deal_reactivation as deal_flow
 from crm_automation.domain.inactivity import TIMER_KIND as INACTIVITY_FOLLOWUP
 from crm_automation.domain.models import Timer
 from crm_automation.observability import logger
-from crm_automation.services import campaigns, deal_reactivation, inactivity
+from crm_automation.domain.privacy import FINISH_TIMER as ERASURE_FINISH
+from crm_automation.services import campaigns, deal_reactivation, inactivity, privacy
 from crm_automation.services.runtime import Runtime
 
 FIRERS: dict[str, Callable[[Runtime, Timer, datetime], str]] = {
@@ -26,6 +27,7 @@ FIRERS: dict[str, Callable[[Runtime, Timer, datetime], str]] = {
     deal_flow.WAIT_TIMER: deal_reactivation.followup,
     campaigns.LAUNCH_TIMER: campaigns.fire_launch,
     campaigns.REQUEUE_TIMER: campaigns.fire_requeue,
+    ERASURE_FINISH: privacy.fire_finish,
 }
 
 
