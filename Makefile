@@ -14,13 +14,14 @@ PY313_PREFIX := $(shell command -v pyenv >/dev/null 2>&1 && pyenv versions --bar
 SAM_PATH := $(if $(PY313_PREFIX),$(PY313_PREFIX)/bin:,)$(PATH)
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: help demo local test unit sam-check bench clean
+.PHONY: help demo local test unit sam-check bench fuzz clean
 
 help:
 	@echo "make demo   - run the workflows on the local emulation with the bundled Czech sample CRM"
 	@echo "make test   - the whole test suite, then sam validate --lint and sam build"
 	@echo "make local  - keep the local emulation running (HTTP API + moto server + clock control)"
 	@echo "make bench  - benchmarks (read ratios, latencies) measured in one run"
+	@echo "make fuzz   - fuzz every public endpoint with 10,000+ requests (FUZZ_CASES=... to scale)"
 
 $(VENV)/.stamp: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -47,6 +48,11 @@ test: unit sam-check
 sam-check: $(SAM_VENV)/.stamp
 	$(SAM) validate --lint
 	PATH="$(SAM_PATH)" $(SAM) build --cached --parallel
+
+FUZZ_CASES ?= 10000
+
+fuzz: $(VENV)/.stamp
+	FUZZ_CASES=$(FUZZ_CASES) FUZZ_REPORT=out/fuzz-summary.txt $(PY) -m pytest -q -p no:logging tests/fuzz
 
 bench: $(VENV)/.stamp
 	$(PY) -m crm_local.bench

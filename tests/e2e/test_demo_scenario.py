@@ -99,7 +99,8 @@ def test_every_task_is_due_on_a_working_day_and_every_email_went_to_an_enrolled_
     sent = [r for d in result.deals for r in [*d.get("reactivation_history", []), d.get("reactivation") or {}]
             if r.get("email") == "sent"]
     assert len(deal_emails) == len(sent) > 0  # one e-mail per enrolment that sent one
-    assert {e["workflow"] for e in result.emails} == {"inactivity", "deal_reactivation", "campaign"}
+    # and the double opt-in confirmations of the leads part
+    assert {e["workflow"] for e in result.emails} == {"inactivity", "deal_reactivation", "campaign", "double_opt_in"}
 
 
 def test_unrelated_writes_never_invoke_the_activity_processor(result) -> None:
