@@ -101,3 +101,16 @@ def test_a_line_break_cannot_inject_a_header(field: str) -> None:
         build_message(RenderedEmail(subject=values["subject"], text="t", html="<p>h</p>"),
                       sender_email="obchod@example.cz", sender_name=values["sender_name"],
                       to_email="jana@example.cz", to_name=values["to_name"], sent_at=NOW)
+
+
+def test_an_internationalised_domain_goes_out_in_its_idna_form_and_a_non_ascii_local_part_is_refused() -> None:
+    # Given an address with a Czech domain (valid, and SES delivers it through IDNA)
+    from crm_automation.domain.addresses import ascii_address
+    from crm_automation.services.crm import ContactIn
+
+    # When / Then: on the wire the domain is punycode, never an encoded-word
+    assert ascii_address("jan@příklad.cz") == "jan@xn--pklad-zsa96e.cz"
+    assert ascii_address("jan@example.cz") == "jan@example.cz"
+    # and a local part SES cannot send to is refused where it enters (API, forms, chatbot, import)
+    with pytest.raises(ValueError, match="before the @-sign"):
+        ContactIn(last_name="X", owner="o", email="dmrppu+ß@example.com")

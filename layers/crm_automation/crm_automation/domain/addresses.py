@@ -17,6 +17,7 @@ import unicodedata
 from datetime import datetime, timedelta
 from enum import StrEnum
 
+import idna
 from pydantic import BaseModel, Field
 
 from crm_automation.domain.models import UtcDatetime
@@ -71,6 +72,15 @@ def normalise_email(email: str) -> str:
     """One spelling per mailbox as far as we can tell without asking the mail server: trimmed, Unicode NFC, lower
     case. Plus-addressing ("jan+news@...") is kept: it is a different address to the person who chose it."""
     return unicodedata.normalize("NFC", email).strip().lower()
+
+
+def ascii_address(email: str) -> str:
+    """The address as it goes on the wire: an internationalised domain in its IDNA (punycode) form. (Local parts
+    are ASCII: the CRM refuses others, as SES cannot send to them.)"""
+    local, _, domain = email.rpartition("@")
+    if domain.isascii():
+        return email
+    return f"{local}@{idna.encode(domain, uts46=True).decode('ascii')}"
 
 
 def address_key(email: str, key: bytes) -> str:

@@ -17,6 +17,8 @@ from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
+from crm_automation.domain.addresses import ascii_address
+
 
 class _FoldedOnce(BaseHeader):
     """A header that remembers how it folds under each policy it was folded with (a policy is immutable, so its
@@ -132,7 +134,7 @@ def build_message(
     refuses CR/LF, so a name or subject cannot inject headers."""
     message = EmailMessage(policy=POLICY)
     message["From"] = Address(display_name=sender_name, addr_spec=sender_email)
-    message["To"] = Address(display_name=to_name or "", addr_spec=to_email)
+    message["To"] = Address(display_name=to_name or "", addr_spec=ascii_address(to_email))
     message["Subject"] = rendered.subject
     message["Date"] = format_datetime(sent_at)
     message["Message-ID"] = make_msgid(domain=sender_email.rsplit("@", 1)[-1])

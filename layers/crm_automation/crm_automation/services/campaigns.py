@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from crm_automation.adapters.dynamodb import fmt_time
 from crm_automation.domain import segments
-from crm_automation.domain.addresses import address_key
+from crm_automation.domain.addresses import address_key, ascii_address
 from crm_automation.domain.campaigns import Campaign, CampaignStatus, Chunk, ChunkState, chunk_id_of, exclusion
 from crm_automation.domain.models import Contact, Timer, UtcDatetime
 from crm_automation.domain.salutation import gender_of, greeting
@@ -144,7 +144,7 @@ def compose(rt: Runtime, campaign: Campaign, contact: Contact, key: str, now: da
     from_address = owner.email if on_identity and owner and owner.email else settings.sender_email
     return SimpleMail(
         sender=formataddr((sender_name, from_address), charset="utf-8"),
-        to=formataddr((contact.name, contact.email), charset="utf-8"),
+        to=formataddr((contact.name, ascii_address(contact.email)), charset="utf-8"),
         subject=rendered.subject, text=rendered.text, html=rendered.html,
         reply_to=owner.email if owner else None,
         headers=unsubscribe_headers | {"X-CRM-Workflow": "campaign", "X-CRM-Campaign": campaign.campaign_id})

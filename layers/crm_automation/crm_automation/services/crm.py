@@ -46,7 +46,8 @@ from crm_automation.settings import get_settings
 
 def _email(value: str) -> str:
     try:
-        return validate_email(value, check_deliverability=False).normalized
+        # allow_smtputf8=False: SES sends only to ASCII local parts (an internationalised domain is fine: IDNA)
+        return validate_email(value, check_deliverability=False, allow_smtputf8=False).normalized
     except EmailNotValidError as error:
         raise ValueError(str(error)) from error
 
