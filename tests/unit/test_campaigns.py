@@ -13,7 +13,8 @@ from crm_automation.domain.campaigns import Chunk, Outcome, Progress, decide, ex
 from crm_automation.domain.models import Consent, EmailStatus, MarketingPause, MarketingStatus
 from crm_automation.domain.send_window import parse_window
 from crm_automation.domain.suppression import SuppressionReason, marketing_suppression
-from crm_automation.domain.unsubscribe import InvalidToken, UnsubscribeClaim, _b64, _unb64, sign, verify
+from crm_automation.domain.tokens import _b64, _unb64
+from crm_automation.domain.unsubscribe import InvalidToken, UnsubscribeClaim, sign, verify
 from tests.factories import NOW, contact
 
 KEYS = Keys.from_secret("s" * 40)

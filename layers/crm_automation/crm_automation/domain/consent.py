@@ -12,9 +12,6 @@ States of a ledger entry:
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -23,6 +20,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from crm_automation.domain.addresses import AddressReason, AddressRecord
+from crm_automation.domain.tokens import InvalidToken, seal, unseal
 from crm_automation.domain.models import (Consent, ConsentRequest, Contact, EmailStatus, MarketingStatus,
                                             UtcDatetime)
 
@@ -199,11 +197,6 @@ def confirmation_mail_blocked(contact: Contact, address: AddressRecord | None) -
 # -- the signed confirmation link ------------------------------------------------------------------------------------
 
 VERSION = "c1"
-_TAG_BYTES = 16  # 128-bit tag
-
-
-class InvalidToken(ValueError):
-    """Forged, altered, truncated or signed with another key: 400, nothing written."""
 
 
 class ExpiredToken(ValueError):
@@ -218,45 +211,19 @@ class ConsentClaim:
     expires_at: datetime
 
 
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
-
-
-def _unb64(text: str) -> bytes:
-    if not text or len(text) > 1000:
-        raise ValueError("bad length")
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-
-
-def _tag(key: bytes, payload: bytes) -> bytes:
-    return hmac.new(key, payload, hashlib.sha256).digest()[:_TAG_BYTES]
-
-
 def sign(claim: ConsentClaim, key: bytes) -> str:
     """The token of the confirmation link: contact id, request id, the address's keyed-hash prefix and expiry (no
     e-mail address), HMAC-signed."""
-    fields = (VERSION, claim.contact_id, claim.request_id, claim.address_ref, str(int(claim.expires_at.timestamp())))
-    if any("|" in f or not f for f in fields):
-        raise ValueError("token fields must be non-empty and must not contain '|'")
-    payload = "|".join(fields).encode("utf-8")
-    return f"{_b64(payload)}.{_b64(_tag(key, payload))}"
+    return seal((VERSION, claim.contact_id, claim.request_id, claim.address_ref,
+                 str(int(claim.expires_at.timestamp()))), key)
 
 
 def verify(token: str, key: bytes, now: datetime) -> ConsentClaim:
     """The claim of an authentic, unexpired token. Raises InvalidToken (forged, altered) or ExpiredToken."""
-    try:
-        encoded_payload, encoded_tag = token.split(".")
-        payload, tag = _unb64(encoded_payload), _unb64(encoded_tag)
-    except (ValueError, TypeError) as error:
-        raise InvalidToken("malformed token") from error
-    if not hmac.compare_digest(tag, _tag(key, payload)):
-        raise InvalidToken("bad signature")
-    parts = payload.decode("utf-8", "replace").split("|")
-    expiry = parts[4] if len(parts) == 5 else ""
-    if len(parts) != 5 or parts[0] != VERSION or not all(parts[1:]) or not (expiry.isascii() and expiry.isdigit()) \
-            or len(expiry) > 11:
+    _, contact_id, request_id, address_ref, expiry = unseal(token, key, VERSION, 5)
+    if not (expiry.isascii() and expiry.isdigit()) or len(expiry) > 11:
         raise InvalidToken("unknown token format")
     expires_at = datetime.fromtimestamp(int(expiry), UTC)
     if now >= expires_at:
         raise ExpiredToken("the confirmation link has expired")
-    return ConsentClaim(contact_id=parts[1], request_id=parts[2], address_ref=parts[3], expires_at=expires_at)
+    return ConsentClaim(contact_id=contact_id, request_id=request_id, address_ref=address_ref, expires_at=expires_at)
