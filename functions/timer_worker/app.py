@@ -12,11 +12,16 @@ from crm_automation.services.runtime import Runtime
 
 rt = Runtime()
 processor = BatchProcessor(event_type=EventType.SQS, model=TimerQueueRecord)
+_context: LambdaContext | None = None  # the current invocation's, for the time it has left
+
+
+def _time_left() -> float:
+    return _context.get_remaining_time_in_millis() / 1000 if _context is not None else 60.0
 
 
 @tracer.capture_method(capture_response=False)
 def record_handler(record: TimerQueueRecord) -> str:
-    outcome = timers.fire(rt, record.body.timer_id, rt.clock.now())
+    outcome = timers.fire(rt, record.body.timer_id, rt.clock.now(), _time_left)
     logger.info("Timer handled", extra={"timer_id": record.body.timer_id, "outcome": outcome})
     return outcome
 
@@ -25,4 +30,6 @@ def record_handler(record: TimerQueueRecord) -> str:
 @metrics.log_metrics
 @tracer.capture_lambda_handler(capture_response=False)
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
+    global _context
+    _context = context
     return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)

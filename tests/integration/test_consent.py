@@ -305,6 +305,22 @@ def test_marketing_consent_set_on_a_contact_goes_to_the_ledger_in_the_same_write
     assert contact(ccloud, "crmc")["marketing_consent"]["granted"] is False
 
 
+def test_an_old_consent_synced_or_recorded_after_a_withdrawal_is_history_only(ccloud):
+    new_contact(ccloud, "sync", marketing_consent={"granted": True, "at": "2024-01-01T00:00:00Z", "source": "web"})
+    give_consent(ccloud, "sync", {"granted": False, "source": "phone"})
+    # A CRM sync PATCHes the old consent: recorded, but the withdrawal stands
+    old = {"granted": True, "at": "2024-02-01T00:00:00Z", "source": "old-crm"}
+    assert ccloud.http("PATCH", "/contacts/sync", json={"marketing_consent": old}).status == 200
+    assert contact(ccloud, "sync")["marketing_consent"]["granted"] is False
+    newest = ledger(ccloud, "sync")
+    assert [(e["state"], e["effective"]) for e in newest] == [("withdrawn", True), ("granted", False),
+                                                               ("granted", True)]
+    # A consent recorded at the very instant of the withdrawal answers 201 and says it had no effect
+    response = ccloud.http("POST", "/contacts/sync/consents", json={"granted": True, "source": "phone"})
+    assert response.status == 201 and response.json()["effective"] is False
+    assert contact(ccloud, "sync")["marketing_consent"]["granted"] is False
+
+
 # ---------------------------------------------------------------- withdrawal
 
 

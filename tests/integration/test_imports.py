@@ -139,6 +139,35 @@ def test_without_required_consent_rows_come_in_without_marketing_consent(cloud: 
     assert [e["contact_id"] for e in import_entries(cloud)] == [people["c@example.cz"]["contact_id"]]
 
 
+def test_an_old_consent_in_a_list_does_not_undo_a_withdrawal_given_on_the_phone(cloud: LocalCloud) -> None:
+    # Given a former customer who withdrew her marketing consent on the phone (recorded now, 2026-03-02)
+    add_contact(cloud, "olga", 10, email="olga.dvorakova@example.cz", lifecycle="former_customer")
+    withdrawal = cloud.http("POST", "/contacts/olga/consents", json={"granted": False, "source": "phone"})
+    assert withdrawal.status == 201, withdrawal.body
+    # When an old list still says she consented (in 2024)
+    row = "olga.dvorakova@example.cz;Olga;Dvořáková;;Veletrh;ano;2024-01-01;souhlas-2023;\n"
+    report = post(cloud, HEADER + row).json()
+    # Then the row is skipped as without consent, saying why, and nothing is written
+    assert report["counts"]["skipped_no_consent"] == 1 and report["counts"]["updated"] == 0
+    [entry] = report["entries"]
+    assert entry["outcome"] == "skipped_no_consent" and entry["reason"].startswith("consent withdrawn later (")
+    assert entry["withdrawn_at"].startswith("2026-03-02")
+    assert import_entries(cloud) == []
+    # And imported without required consent, the row updates her but its consent is history only
+    report = post(cloud, HEADER + row, source="crm-migrace.csv", require_consent=False).json()
+    assert report["counts"]["updated"] == 1 and "withdrawn later" in by_line(report)[2]["reason"]
+    [old] = import_entries(cloud)
+    assert old["state"] == "granted" and old["effective"] is False and old["at"].startswith("2023-12-31T23:00")
+    olga = contacts(cloud)["olga.dvorakova@example.cz"]
+    assert olga["marketing_consent"]["granted"] is False and "Veletrh" in olga["tags"]
+    # And a campaign leaves her out for want of consent
+    campaign_id = cloud.http("POST", "/campaigns", json={
+        "name": "Win-back", "template": "winback_feature_a", "segment_query": "lifecycle = former_customer"}
+    ).json()["campaign_id"]
+    preview = cloud.http("POST", f"/campaigns/{campaign_id}/preview", json={"samples": 1}).json()
+    assert preview["excluded"] == {"no_consent": 1} and preview["eligible"] == 0
+
+
 def test_an_erased_person_stays_out_when_a_purchased_list_brings_them_back(cloud: LocalCloud) -> None:
     # Given a contact erased under GDPR Art. 17
     add_contact(cloud, "erased", 10, email="lucie.vesela@example.cz")

@@ -162,6 +162,43 @@ def test_a_filled_honeypot_answers_like_success_and_writes_nothing(cloud) -> Non
     assert [c.email for c in contacts(cloud)] == ["a@example.cz"]
 
 
+def test_a_filled_honeypot_never_redirects_to_a_refused_target(cloud) -> None:
+    # Given a bot fills the honeypot and names a target that only looks like an allowed host (browsers read the
+    # backslash as "/", so this goes to evil.com)
+    sneaky = "https://evil.com\\@www.example.cz/"
+    bot = post_form(cloud, "kontakt", {"email": "bot@example.cz", "website": "http://spam", "redirect": sneaky},
+                    accept="text/html")
+    # Then it gets the form's own thank-you page, never its target, and nothing is written
+    assert bot.status == 303 and bot.headers["location"] == "https://www.example.cz/dekujeme"
+    # And a real submission naming it is invalid input (the error page), not a redirect there
+    real = post_form(cloud, "kontakt", {"email": "real@example.cz", "redirect": sneaky}, accept="text/html")
+    assert real.status == 303 and urlsplit(real.headers["location"]).path == "/chyba"
+    assert "fields=redirect" in urlsplit(real.headers["location"]).query
+    assert contacts(cloud) == [] and flows(cloud, "RATE#") == []
+
+
+def test_invalid_input_writes_no_rate_counter(cloud) -> None:
+    for n in range(5):  # more than the per-IP limit (3): invalid posts are not counted at all
+        assert post_form(cloud, "newsletter", {"email": f"nope-{n}"}, as_json=True).status == 422
+    assert flows(cloud, "RATE#") == [] and contacts(cloud) == []
+    assert post_form(cloud, "newsletter", {"email": "ok@example.cz"}, as_json=True).status == 202
+
+
+def test_ipv6_clients_of_one_64_network_share_one_budget(cloud) -> None:
+    # Given three submissions (the per-IP limit) from rotating addresses of one /64
+    for n in range(3):
+        response = post_form(cloud, "newsletter", {"email": f"v6-{n}@example.cz"}, as_json=True,
+                             ip=f"2001:db8:aa:bb:{n + 1:x}::{n + 7:x}")
+        assert response.status == 202
+    # When a fourth address of the same /64 posts, it is over the limit
+    assert post_form(cloud, "newsletter", {"email": "v6-3@example.cz"}, as_json=True,
+                     ip="2001:db8:aa:bb:ffff:1:2:3").status == 429
+    # And another /64 is another client
+    assert post_form(cloud, "newsletter", {"email": "v6-4@example.cz"}, as_json=True,
+                     ip="2001:db8:aa:bc::1").status == 202
+    assert len(contacts(cloud)) == 4
+
+
 def test_rate_limits_per_client_ip_and_per_form_answer_429_with_retry_after(cloud) -> None:
     # Given three submissions from one IP address within a minute (the per-IP limit)
     for n in range(3):
@@ -276,6 +313,24 @@ def test_a_contact_from_before_address_claims_is_found_and_claimed(cloud) -> Non
     assert contact.lead_source == "form:kontakt"
     [record] = table_items(cloud, "AddressesTable")
     assert record["contact_id"] == "c-legacy"
+
+
+def test_a_public_form_fills_empty_fields_but_never_overwrites_what_the_crm_holds(cloud) -> None:
+    # Given a client in the CRM with a name and a phone, no company
+    rt = _rt(cloud)
+    client = Contact(contact_id="c-client", email="jana@example.cz", first_name="Jana", last_name="Nováková",
+                     phone="+420 601 000 111", custom_fields={"segment": "VIP"}, owner="martin.kral",
+                     last_activity_at=START - timedelta(days=10), created_at=START - timedelta(days=400),
+                     updated_at=START - timedelta(days=10))
+    rt.store.contacts.save(client, new=True)
+    # When someone who knows her address submits the form with other values
+    response = post_form(cloud, "kontakt", {"email": "jana@example.cz", "first_name": "Eva", "last_name": "Cizí",
+                                            "phone": "+420 999 999 999", "company": "Pekárna Nováková"}, as_json=True)
+    # Then only the empty field is filled: the CRM's name and phone stay
+    assert response.status == 202
+    [contact] = contacts(cloud)
+    assert (contact.first_name, contact.last_name, contact.phone) == ("Jana", "Nováková", "+420 601 000 111")
+    assert contact.company == "Pekárna Nováková" and contact.custom_fields == {"segment": "VIP"}
 
 
 def test_the_admin_api_refuses_an_address_a_lead_already_holds(cloud) -> None:
@@ -441,6 +496,28 @@ def test_replayed_chatbot_events_answer_200_and_write_nothing_new(cloud) -> None
     after = (table_items(cloud, "ContactsTable"), activities(cloud), table_items(cloud, "ConsentsTable"),
              flows(cloud, "CONV#"))
     assert after == before
+
+
+def test_an_intent_and_contact_details_sharing_one_event_id_are_both_recorded(cloud) -> None:
+    # Given an intent waits on the conversation, and the contact details arrive under the same event_id
+    intent = _event("e-7", "intent.expressed", {"intent": "pricing", "text": "Cena?"})
+    details = _event("e-7", "contact.provided", CONTACT)
+    assert chatbot(cloud, intent).status == 202
+    # Then both are accepted (no 500): one contact, two CHAT activities
+    assert chatbot(cloud, details).status == 202
+    [contact] = contacts(cloud)
+    chats = [a for a in activities(cloud) if a["contact_id"] == contact.contact_id and a["kind"] == "chat"]
+    assert len(chats) == 2 and any(a.get("summary") == "Cena?" for a in chats)
+    [conversation] = flows(cloud, "CONV#")
+    assert conversation["contact_id"] == contact.contact_id and not conversation.get("pending")
+    # And replays of either are still recognised
+    before = table_items(cloud, "ContactsTable"), activities(cloud), flows(cloud, "CONV#")
+    assert chatbot(cloud, details).status == 200 and chatbot(cloud, intent).status == 200
+    assert (table_items(cloud, "ContactsTable"), activities(cloud), flows(cloud, "CONV#")) == before
+    # And after the link, an intent reusing the contact details' event_id is recorded too, not taken for a replay
+    assert chatbot(cloud, _event("e-8", "contact.provided", CONTACT, "conv-2")).status == 202
+    assert chatbot(cloud, _event("e-8", "intent.expressed", {"intent": "demo"}, "conv-2")).status == 202
+    assert len([a for a in activities(cloud) if a["contact_id"] == contact.contact_id and a["kind"] == "chat"]) == 4
 
 
 def test_the_chatbot_and_a_form_update_the_same_person(cloud) -> None:

@@ -15,7 +15,10 @@ import boto3
 import pytest
 
 from crm_automation.domain.addresses import AddressReason, address_key
-from crm_automation.domain.models import Contact
+from botocore.exceptions import ClientError
+
+from crm_automation.domain.models import Activity, ActivityKind, Contact
+from crm_automation.errors import TransientError
 from crm_automation.domain.suppression import SuppressionReason, marketing_suppression
 from crm_automation.services import privacy
 from crm_local import LocalCloud
@@ -188,6 +191,44 @@ def test_bulk_archive_by_segment_pages_with_a_cursor_and_a_dry_run_changes_nothi
     assert not items["other1"].get("archived") and not items["other2"].get("archived")
 
 
+def test_bulk_archive_stops_within_a_page_when_out_of_time_and_goes_on_without_skipping(pcloud):
+    # Given seven contacts of the segment and two others, all on one scan page
+    for i in range(7):
+        add_contact(pcloud, f"slow{i}", 10, tags=["stará-data"])
+    add_contact(pcloud, "slow-other1", 10)
+    add_contact(pcloud, "slow-other2", 10)
+    rt = rt_of(pcloud)
+    body = privacy.BulkArchiveIn(segment_query='tag = "stará-data"', page_size=1000)
+    # When every call is out of time right after its first contact
+    reports = []
+    while True:
+        reports.append(privacy.bulk_archive(rt, body.model_copy(update={"cursor": reports[-1]["cursor"]})
+                                            if reports else body, pcloud.clock.now(), lambda: 0.0))
+        if reports[-1]["complete"]:
+            break
+        assert len(reports) < 20
+    # Then each call did one contact and answered a cursor, and together they saw every contact exactly once
+    assert reports[0]["scanned"] == 1 and reports[0]["complete"] is False and reports[0]["cursor"]
+    assert sum(r["scanned"] for r in reports) == 9 and len(reports) == 9
+    assert sum(r["archived"] for r in reports) == 7 and sum(r["matched"] for r in reports) == 7
+    items = {i["contact_id"]: i for i in table_items(pcloud, "ContactsTable")}
+    assert all(items[f"slow{i}"]["archived"] for i in range(7)) and not items["slow-other1"].get("archived")
+
+
+def test_bulk_archive_matches_lead_score_on_the_decayed_score(pcloud, monkeypatch):
+    # Given two contacts with the same stored score, one of which the scoring decays to 80 and the other to 10
+    add_contact(pcloud, "hot", 10)
+    add_contact(pcloud, "cold", 10)
+    monkeypatch.setattr(privacy.scoring, "score_getter",
+                        lambda settings: lambda contact, when: 80 if contact.contact_id == "hot" else 10)
+    rt = rt_of(pcloud)
+    # When the bulk archive filters on lead_score
+    report = privacy.bulk_archive(rt, privacy.BulkArchiveIn(segment_query="lead_score >= 50", dry_run=True),
+                                  pcloud.clock.now())
+    # Then it matches on the score at the moment (as campaigns do), not on the stored attribute
+    assert report["matched"] == 1 and report["would_archive"] == 1
+
+
 @pytest.mark.parametrize("path, body, status", [
     ("/contacts/nobody/archive", {}, 404),
     ("/contacts/nobody/unarchive", None, 404),
@@ -340,7 +381,8 @@ def test_erasure_end_to_end_leaves_no_personal_data_anywhere_and_the_address_sta
     _erased_event(cloud, "zk", key)
 
     # Then nothing anywhere holds her e-mail, name, phone or IP: tables, indexes, queues, mail, SES and bus events
-    assert erased["completed"] is True and erased["already_erased"] is False
+    # (the call's pass did it all; the erasure completes with the timer's later pass, which finds nothing more)
+    assert erased["completed"] is False and erased["already_erased"] is False
     assert erased["counts"]["activities_deleted"] >= 5 and erased["counts"]["consents_deleted"] == len(data["consents"])
     assert _leaks(_scan_everything(cloud)) == {}
     assert _leaks(_mail_texts(cloud)) == {}
@@ -348,10 +390,14 @@ def test_erasure_end_to_end_leaves_no_personal_data_anywhere_and_the_address_sta
     assert [str(m["To"].addresses[0].addr_spec) for m in cloud.mail_messages] == ["other@example.cz"]
     assert len(list((cloud.out_dir / "mail").glob("*.eml"))) == 1
     # the tombstone, the anonymised deal figures and the hashed suppression are what is left
+    assert "erasure_completed_at" not in contact_item(cloud, "zk")
+    cloud.advance(timedelta(minutes=30))  # the erasure timer's pass finds nothing more: completed
     tombstone = contact_item(cloud, "zk")
     assert set(tombstone) <= {"contact_id", "erased", "erased_at", "address_key", "erasure_reason",
                               "erasure_timer_id", "erasure_completed_at", "erasure_counts", "version"}
     assert tombstone["address_key"] == key and tombstone["erasure_completed_at"]
+    assert tombstone["erasure_counts"] == erased["counts"]
+    assert _leaks(_scan_everything(cloud)) == {}
     deals = {d["deal_id"]: d for d in table_items(cloud, "DealsTable")}
     assert (deals["d-won"]["value"], deals["d-won"]["currency"], deals["d-won"]["status"]) == (120000, "CZK", "won")
     assert (deals["d-lost"]["value"], deals["d-lost"]["loss_reason"]) == (Decimal("54000.50"), "Cena")
@@ -363,7 +409,7 @@ def test_erasure_end_to_end_leaves_no_personal_data_anywhere_and_the_address_sta
     assert set(record.suppressions) == {AddressReason.ERASED} and record.sends == {} and record.contact_id is None
     assert [i for i in table_items(cloud, "ActivitiesTable") if i["contact_id"] == "zk"] == []
     timers = {i["pk"]: i for i in table_items(cloud, "FlowsTable") if i["pk"].startswith("TIMER#")}
-    assert timers["TIMER#erasure-zk"]["state"] == "cancelled" and "timer_shard" not in timers["TIMER#erasure-zk"]
+    assert timers["TIMER#erasure-zk"]["state"] == "fired" and "timer_shard" not in timers["TIMER#erasure-zk"]
     # the API answers 410 Gone for her, and erasing again is a no-op
     assert cloud.http("GET", "/contacts/zk").status == 410
     assert cloud.http("GET", "/contacts/zk/export").status == 410
@@ -371,7 +417,7 @@ def test_erasure_end_to_end_leaves_no_personal_data_anywhere_and_the_address_sta
     assert cloud.http("POST", "/contacts/zk/archive", json={}).status == 410
     assert cloud.http("POST", "/activities", json={"contact_id": "zk", "kind": "call"}).status == 400
     again = post(cloud, "/contacts/zk/erase", {"confirm": "zk"})
-    assert again["already_erased"] is True and again["counts"] == erased["counts"]
+    assert again["already_erased"] is True and again["completed"] is True and again["counts"] == erased["counts"]
     assert contact_item(cloud, "zk") == tombstone
 
     # When the same address comes back (another letter case), it stays suppressed: reason "erased"
@@ -410,8 +456,8 @@ def test_an_erasure_that_dies_after_its_first_transaction_is_finished_by_its_tim
     timers = {i["pk"]: i for i in table_items(pcloud, "FlowsTable") if i["pk"].startswith("TIMER#")}
     assert timers["TIMER#erasure-crash"]["state"] == "pending"
     assert [t["state"] for k, t in timers.items() if k != "TIMER#erasure-crash"] == ["cancelled"]
-    # When the timer comes due (the sweep runs every 15 minutes)
-    pcloud.advance(timedelta(minutes=30))
+    # When the timer comes due (the sweep runs every 15 minutes), does the work and comes due again
+    pcloud.advance(timedelta(minutes=45))
     # Then the erasure is complete: activity gone, deal anonymised, task cancelled and scrubbed
     item = contact_item(pcloud, "crash")
     assert item["erasure_completed_at"] and item["erasure_counts"]["activities_deleted"] == 1
@@ -437,13 +483,92 @@ def test_erasure_twice_concurrently_with_the_timer_is_harmless(pcloud):
     assert view["completed"] is False
     # When the API call is repeated and then the timer fires too
     again = post(pcloud, "/contacts/twice/erase", {"confirm": "twice"})
+    assert again["completed"] is False and again["counts"]["activities_deleted"] == 1
     pcloud.advance(timedelta(minutes=30))
-    # Then it completed once, with the counts of the work done
-    assert again["completed"] is True and again["counts"]["activities_deleted"] == 1
+    # Then the timer's pass completed it once, with the counts of the work done
     item = contact_item(pcloud, "twice")
-    assert item["erasure_counts"] == again["counts"]
+    assert item["erasure_completed_at"] and item["erasure_counts"] == again["counts"]
     timer = next(i for i in table_items(pcloud, "FlowsTable") if i["pk"] == "TIMER#erasure-twice")
-    assert timer["state"] == "cancelled" and timer["note"] == "erasure completed"
+    assert timer["state"] == "fired" and timer["note"] == "erasure completed"
+
+
+def test_a_record_written_after_the_erasure_pass_is_deleted_by_a_later_pass_before_completion(pcloud):
+    # Given a contact erased through the API: its pass deletes what it finds but does not complete the erasure
+    add_contact(pcloud, "late", 10)
+    pcloud.http("POST", "/activities", json={"activity_id": "a-early", "contact_id": "late", "kind": "note",
+                                             "summary": "Jan Pozdní"})
+    erased = post(pcloud, "/contacts/late/erase", {"confirm": "late"})
+    assert erased["completed"] is False and erased["counts"]["activities_deleted"] == 1
+    timer = next(i for i in table_items(pcloud, "FlowsTable") if i["pk"] == "TIMER#erasure-late")
+    assert timer["state"] == "pending" and "timer_shard" in timer
+    # When a writer that does not check the contact (an SES open in flight) adds an activity after the pass
+    rt = rt_of(pcloud)
+    now = pcloud.clock.now()
+    rt.store.activities.create(Activity(activity_id="ses-open", contact_id="late", kind=ActivityKind.OPEN,
+                                        direction="in", occurred_at=now, summary="Jan Pozdní opened", created_at=now))
+    # Then the timer's pass deletes it, and a still later pass that finds nothing completes the erasure
+    pcloud.advance(timedelta(minutes=45))
+    assert [i for i in table_items(pcloud, "ActivitiesTable") if i["contact_id"] == "late"] == []
+    item = contact_item(pcloud, "late")
+    assert item["erasure_completed_at"] and item["erasure_counts"]["activities_deleted"] == 2
+    timer = next(i for i in table_items(pcloud, "FlowsTable") if i["pk"] == "TIMER#erasure-late")
+    assert timer["state"] == "fired" and "timer_shard" not in timer
+
+
+def test_a_throttled_consent_delete_is_a_transient_error_not_a_raw_client_error(pcloud, monkeypatch):
+    # Given a contact with a consent ledger entry
+    add_contact(pcloud, "thr", 10)
+    post(pcloud, "/contacts/thr/consents", {"purpose": "newsletter", "granted": True, "source": "telefon"},
+         status=201)
+    rt = rt_of(pcloud)
+    consents_table = rt.store.consents.table
+    real = rt.store.client.delete_item
+
+    def throttled(**kwargs: Any) -> Any:
+        if kwargs["TableName"] == consents_table:
+            raise ClientError({"Error": {"Code": "ProvisionedThroughputExceededException", "Message": "slow"}},
+                              "DeleteItem")
+        return real(**kwargs)
+
+    monkeypatch.setattr(rt.store.client, "delete_item", throttled)
+    # When the erasure's consent step is throttled, it is a TransientError (retried), not a raw ClientError
+    with pytest.raises(TransientError):
+        privacy.erase(rt, "thr", privacy.EraseIn(confirm="thr"), pcloud.clock.now())
+    monkeypatch.undo()
+    # and the timer finishes the job
+    pcloud.advance(timedelta(minutes=45))
+    assert contact_item(pcloud, "thr")["erasure_completed_at"]
+    assert [i for i in table_items(pcloud, "ConsentsTable") if i["contact_id"] == "thr"] == []
+
+
+def test_the_erasure_timer_works_within_a_budget_and_goes_on_at_the_next_firing(pcloud, monkeypatch):
+    # Given an erasure interrupted after its first transaction, with an activity left to delete
+    add_contact(pcloud, "budget", 10)
+    pcloud.http("POST", "/activities", json={"activity_id": "a-budget", "contact_id": "budget", "kind": "note"})
+    rt = rt_of(pcloud)
+    privacy.erase(rt, "budget", privacy.EraseIn(confirm="budget"), pcloud.clock.now(), time_left=lambda: 0.0)
+    # When the timer fires with no time for any work: it does nothing, stays pending and does not complete
+    monkeypatch.setattr(privacy, "FIRE_BUDGET_SECONDS", 0.0)
+    pcloud.advance(timedelta(minutes=30))
+    assert "erasure_completed_at" not in contact_item(pcloud, "budget")
+    assert [i["activity_id"] for i in table_items(pcloud, "ActivitiesTable")] == ["a-budget"]
+    timer = next(i for i in table_items(pcloud, "FlowsTable") if i["pk"] == "TIMER#erasure-budget")
+    assert timer["state"] == "pending" and "timer_shard" in timer
+    # and each firing passes a finite budget (the worker times out after 60 s)
+    seen: list[float] = []
+    real_finish = privacy.finish
+
+    def spy(rt_: Any, contact_id: str, now: datetime, time_left: Any = None, **kw: Any) -> Any:
+        seen.append(time_left())
+        return real_finish(rt_, contact_id, now, time_left, **kw)
+
+    monkeypatch.setattr(privacy, "FIRE_BUDGET_SECONDS", 40.0)
+    monkeypatch.setattr(privacy, "finish", spy)
+    # When it has time again, the next firings finish it
+    pcloud.advance(timedelta(minutes=45))
+    assert seen and all(0 < left <= 40.0 for left in seen)
+    assert contact_item(pcloud, "budget")["erasure_completed_at"]
+    assert table_items(pcloud, "ActivitiesTable") == []
 
 
 def test_export_of_an_unknown_contact_is_404(pcloud):

@@ -75,6 +75,63 @@ def test_a_withdrawal_clears_the_consent_and_the_pending_request():
     assert recorded.contact.marketing_consent.granted is False and recorded.contact.pending_consent is None
 
 
+WITHDRAWN_AT = datetime(2026, 3, 10, 14, 0, tzinfo=UTC)
+LATER = WITHDRAWN_AT + timedelta(days=1)
+
+
+def withdrawn_contact(**extra) -> Contact:
+    return a_contact(marketing_consent=Consent(granted=False, at=WITHDRAWN_AT, source="phone"), **extra)
+
+
+@pytest.mark.parametrize("given_at", [datetime(2024, 1, 1, tzinfo=UTC), WITHDRAWN_AT])
+@pytest.mark.parametrize("channel", ["import", "api"])
+def test_an_older_consent_is_recorded_as_history_but_does_not_undo_a_newer_withdrawal(given_at, channel):
+    old = ConsentGiven(granted=True, source=f"{channel}:old", channel=channel, at=given_at, text_version="v1")
+    recorded = consent.record(withdrawn_contact(), old, LATER, "u1", WEEK)
+    # the ledger keeps it (as given) but says it had no effect; the withdrawal stands
+    assert recorded.entry.state == ConsentState.GRANTED and recorded.entry.effective is False
+    assert recorded.entry.at == given_at and not recorded.effective
+    assert recorded.superseded_by == Consent(granted=False, at=WITHDRAWN_AT, source="phone")
+    assert recorded.contact.marketing_consent == Consent(granted=False, at=WITHDRAWN_AT, source="phone")
+
+
+def test_an_older_double_opt_in_request_opens_no_request_after_a_withdrawal():
+    recorded = consent.record(withdrawn_contact(), form(at=WITHDRAWN_AT - timedelta(hours=1)), LATER, "u1", WEEK)
+    assert recorded.entry.state == ConsentState.PENDING and recorded.entry.effective is False
+    assert recorded.entry.request_id is None and not recorded.new_request
+    assert recorded.contact.pending_consent is None and recorded.contact.marketing_consent.granted is False
+
+
+def test_a_consent_newer_than_the_withdrawal_grants_again():
+    recorded = consent.record(withdrawn_contact(), ConsentGiven(granted=True, source="phone", channel="api", at=LATER),
+                              LATER, "u1", WEEK)
+    assert recorded.effective and recorded.entry.effective is True
+    assert recorded.contact.marketing_consent == Consent(granted=True, at=LATER, source="phone")
+    fresh_form = consent.record(withdrawn_contact(), form(at=LATER), LATER, "u2", WEEK)
+    assert fresh_form.new_request and fresh_form.contact.pending_consent.request_id == "r-u2"
+
+
+def test_a_withdrawal_applies_when_newer_or_at_the_same_time_but_an_older_one_does_not_revoke_a_consent():
+    granted = a_contact(marketing_consent=Consent(granted=True, at=WITHDRAWN_AT, source="phone"))
+    for at in (WITHDRAWN_AT, LATER):  # the same instant: the withdrawal wins
+        out = consent.record(granted, ConsentGiven(granted=False, source="api", channel="api", at=at), LATER, "u", WEEK)
+        assert out.effective and out.contact.marketing_consent.granted is False
+    old = ConsentGiven(granted=False, source="crm-sync", channel="api", at=WITHDRAWN_AT - timedelta(days=30))
+    stale = consent.record(granted, old, LATER, "u1", WEEK)
+    assert stale.entry.state == ConsentState.WITHDRAWN and stale.entry.effective is False
+    assert stale.contact.marketing_consent == granted.marketing_consent
+
+
+def test_a_current_statement_without_a_time_or_for_another_purpose_does_not_supersede():
+    untimed = a_contact(marketing_consent=Consent(granted=False))
+    old = ConsentGiven(granted=True, source="import:x.csv", channel="import", at=datetime(2024, 1, 1, tzinfo=UTC))
+    assert consent.record(untimed, old, LATER, "u1", WEEK).contact.marketing_consent.granted is True
+    profiling = old.model_copy(update={"purpose": "profiling"})
+    recorded = consent.record(withdrawn_contact(), profiling, LATER, "u2", WEEK)
+    assert recorded.effective and recorded.contact.consents["profiling"].granted is True
+    assert recorded.contact.marketing_consent.granted is False
+
+
 def test_other_purposes_live_apart_from_marketing():
     given = ConsentGiven(purpose="profiling", granted=True, source="phone", channel="api", at=NOW)
     recorded = consent.record(a_contact(marketing_consent=Consent(granted=False)), given, NOW, "u1", WEEK)

@@ -122,3 +122,12 @@ def test_the_filter_passes_captures_qualifications_and_erasures() -> None:
     assert _passes(plain, tombstone)
     assert not _passes(tombstone, tombstone | {"erasure_completed_at": "2026-06-01T04:01:00.000000Z"})
     assert not _passes(plain, plain | {"phone": "1"})
+
+
+def test_a_free_text_consent_source_stays_in_the_ledger() -> None:
+    # Given an import row whose consent source column names a person
+    entry = {"contact_id": "c-1", "entry_id": "e", "purpose": "marketing", "state": "granted", "channel": "import",
+             "source": "předal Jan Novák na veletrhu", "at": "2026-06-01T04:00:00.000000Z"}
+    # When / Then: the event says what changed, not the free text
+    assert "source" not in consent_event(entry).detail
+    assert consent_event(entry | {"channel": "form", "source": "form:kontakt"}).detail["source"] == "form:kontakt"

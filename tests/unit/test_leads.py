@@ -11,8 +11,8 @@ from pydantic import ValidationError
 
 from crm_automation.domain.addresses import AddressReason, AddressRecord, AddressSuppression
 from crm_automation.domain.leads import (InvalidSignature, MalformedBody, UnsupportedMediaType, activity_id_of,
-                                         address_suppression, chatbot_capture_id, form_capture_id, parse_body, sign,
-                                         utm_of, verify_signature)
+                                         address_suppression, chatbot_capture_id, digest, form_capture_id, parse_body,
+                                         rate_client, sign, utm_of, verify_signature)
 from crm_automation.domain.models import Contact, Lifecycle
 from crm_automation.domain.suppression import SuppressionReason
 from crm_automation.services.leads import FormSubmission, LeadIn, _merged, allowed_origin
@@ -112,6 +112,25 @@ def test_redirects_go_only_to_the_configured_hosts_over_https() -> None:
         assert not form.redirect_allowed(url), url
 
 
+@pytest.mark.parametrize("url", [
+    "https://evil.com\\@www.example.cz/",  # urlsplit's hostname is www.example.cz; a browser goes to evil.com
+    "https://evil.com\\www.example.cz/", "https://www.example.cz\\evil.com/", "https://www.example.cz/\\evil.com",
+    "https://evil.com@www.example.cz/", "https://user:pw@www.example.cz/", "https://@www.example.cz/",
+    "https://www.example.cz@evil.com/", "https://www.exämple.cz/", "https://www.example.cz/dĕkujeme",
+    "https://www.example.cz\u3002evil.com/", "https://www.example.cz\tevil.com/", "https://www.example.cz/\x00",
+    "https://www.example.cz\u00a0/", "https://www.example.cz:/", "https://www.example.cz:abc/",
+    "https://www.example.cz:0443/", "https://www.example.cz%2eevil.com/", "https://[::1]/"])
+def test_redirects_with_backslashes_userinfo_or_odd_characters_are_refused(url) -> None:
+    form = FormConfig(redirect_url="https://www.example.cz/dekujeme", redirect_hosts=["shop.example.cz"])
+    assert not form.redirect_allowed(url), url
+
+
+def test_an_explicit_port_on_an_allowed_host_is_still_allowed() -> None:
+    form = FormConfig(redirect_url="https://www.example.cz/dekujeme")
+    assert form.redirect_allowed("https://www.example.cz:443/diky?x=1#top")
+    assert form.redirect_allowed("https://WWW.Example.CZ/diky")
+
+
 def test_http_redirects_only_for_localhost() -> None:
     assert FormConfig(redirect_hosts=["127.0.0.1"]).redirect_allowed("http://127.0.0.1:8000/diky")
     with pytest.raises(ValidationError):
@@ -159,6 +178,24 @@ def test_activity_ids_derive_from_capture_ids() -> None:
     assert activity_id_of(chatbot_capture_id("e-1")) != activity_id_of(chatbot_capture_id("e-2"))
 
 
+def test_chatbot_capture_ids_derive_from_the_event_type_and_id() -> None:
+    # one event_id reused by two types is two captures (their activities must not be one item)
+    assert chatbot_capture_id("e-1", "intent.expressed") != chatbot_capture_id("e-1", "contact.provided")
+    assert chatbot_capture_id("e-1", "intent.expressed") == chatbot_capture_id("e-1", "intent.expressed")
+    # contact.provided keeps the id stored markers already have
+    assert chatbot_capture_id("e-1", "contact.provided") == chatbot_capture_id("e-1") == "b-" + digest("e-1")
+
+
+# ---------------------------------------------------------------- the rate-limited client
+
+def test_an_ipv6_client_is_counted_by_its_64_prefix() -> None:
+    assert rate_client("2001:db8:1:2::1") == rate_client("2001:db8:1:2:ffff:ffff:ffff:fffe") == "2001:db8:1:2::/64"
+    assert rate_client("2001:db8:1:3::1") != rate_client("2001:db8:1:2::1")
+    assert rate_client("203.0.113.7") == rate_client("::ffff:203.0.113.7") == "203.0.113.7"
+    assert rate_client("203.0.113.7") != rate_client("203.0.113.8")
+    assert rate_client("") == "unknown" and rate_client("not-an-ip") == "not-an-ip"
+
+
 # ---------------------------------------------------------------- UTM
 
 def test_utm_from_fields_else_from_the_page_url() -> None:
@@ -184,15 +221,22 @@ def _lead(**values) -> LeadIn:
                                   "capture_id": "f-1", "at": NOW} | values)
 
 
-def test_a_lead_updates_what_it_brings_and_never_blanks_out() -> None:
+def test_a_form_lead_fills_only_empty_fields_and_never_blanks_out() -> None:
     merged = _merged(_contact(), _lead(last_name="Dvořáková", phone="+420 777", tags=["Web"],
-                                       custom_fields={"b": 2}, utm={"utm_source": "google"}, owner="jiny"), NOW)
-    assert (merged.first_name, merged.last_name, merged.phone) == ("Jana", "Dvořáková", "+420 777")
+                                       custom_fields={"a": 9, "b": 2}, utm={"utm_source": "google"}, owner="jiny"),
+                     NOW)
+    assert (merged.first_name, merged.last_name, merged.phone) == ("Jana", "Nováková", "+420 777")  # phone was empty
     assert merged.tags == ["VIP", "Web"] and merged.custom_fields == {"a": 1, "b": 2}
     assert merged.owner == "petr" and merged.lifecycle == Lifecycle.CUSTOMER  # kept
     assert merged.lead_source == "import:veletrh.csv" and merged.utm == {"utm_source": "veletrh"}  # first touch
     assert merged.last_capture.capture_id == "f-1" and merged.last_capture.utm == {"utm_source": "google"}
     assert merged.email == "jana@example.cz"
+
+
+def test_an_import_row_overwrites_the_fields_it_gives() -> None:
+    merged = _merged(_contact(), _lead(channel="import", source="import:x.csv", last_name="Dvořáková",
+                                       custom_fields={"a": 9}), NOW)
+    assert (merged.first_name, merged.last_name) == ("Jana", "Dvořáková") and merged.custom_fields == {"a": 9}
 
 
 def test_a_contact_without_a_lead_source_gets_the_first_capture_as_its_source() -> None:

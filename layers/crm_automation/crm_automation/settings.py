@@ -4,6 +4,7 @@ emulation from the same template); nothing else reads os.environ."""
 from __future__ import annotations
 
 import json
+import re
 from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
@@ -26,6 +27,9 @@ class OwnerProfile(BaseModel):
 
     name: str
     email: str | None = None
+
+
+_HOST = re.compile(r"[a-z0-9](?:[a-z0-9.-]{0,251}[a-z0-9])?")  # a DNS name or an IPv4 address, nothing else
 
 
 def _check_url(value: str | None) -> str | None:
@@ -59,16 +63,27 @@ class FormConfig(BaseModel):
     _urls = field_validator("redirect_url", "error_url")(_check_url)
 
     def redirect_allowed(self, url: str) -> bool:
-        """Only the configured pages' hosts and `redirect_hosts`, over https (http only for localhost)."""
-        if len(url) > 2000 or any(ord(ch) <= 32 or ord(ch) == 127 for ch in url):  # no header injection
+        """Only the configured pages' hosts and `redirect_hosts`, over https (http only for localhost). Refused
+        outright: anything over 2,000 characters, non-ASCII, whitespace or control characters (header injection,
+        characters browsers strip), a backslash (browsers read `\\` as `/`, so `https://evil.com\\@host/` goes to
+        evil.com) and any userinfo; the authority must be exactly `host[:port]`."""
+        if (len(url) > 2000 or not url.isascii() or "\\" in url
+                or any(ord(ch) <= 32 or ord(ch) == 127 for ch in url)):
             return False
         try:
             _check_url(url)
+            parts = urlsplit(url)
+            port = parts.port  # a malformed port raises ValueError
         except ValueError:
+            return False
+        host = (parts.hostname or "").lower()
+        if ("@" in parts.netloc or parts.username is not None or parts.password is not None
+                or not _HOST.fullmatch(host)
+                or parts.netloc.lower() != (host if port is None else f"{host}:{port}")):
             return False
         hosts = {*(h.lower() for h in self.redirect_hosts),
                  *((urlsplit(u).hostname or "").lower() for u in (self.redirect_url, self.error_url) if u)}
-        return (urlsplit(url).hostname or "").lower() in hosts
+        return host in hosts
 
 
 DEFAULT_LEAD_FORMS = {"kontakt": FormConfig(source="form:kontakt", consent_text_version="kontakt-marketing-2026-01",

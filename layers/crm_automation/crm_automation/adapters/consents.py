@@ -7,8 +7,9 @@ from __future__ import annotations
 from typing import Any
 
 from boto3.dynamodb.conditions import Attr, Key
+from botocore.exceptions import ClientError
 
-from crm_automation.adapters.dynamodb import Store, _item
+from crm_automation.adapters.dynamodb import Store, _item, _translate
 from crm_automation.domain.consent import ConsentEntry, ConsentState
 
 
@@ -20,10 +21,6 @@ class ConsentsRepo:
         """A transaction Put of a new entry (never overwrites one: the ledger is append-only)."""
         return {"Put": {"TableName": self.table, "Item": _item(entry),
                         "ConditionExpression": "attribute_not_exists(entry_id)"}}
-
-    def get(self, contact_id: str, entry_id: str) -> ConsentEntry | None:
-        item = self.store.get(self.table, {"contact_id": contact_id, "entry_id": entry_id})
-        return ConsentEntry.model_validate(item) if item else None
 
     def by_contact(self, contact_id: str, limit: int | None = None) -> list[ConsentEntry]:
         """The contact's ledger, newest first."""
@@ -38,3 +35,15 @@ class ConsentsRepo:
             FilterExpression=Attr("request_id").eq(request_id) & Attr("state").eq(ConsentState.CONFIRMED.value))
         return any(True for _ in items)
 
+    def delete_all(self, contact_id: str) -> int:
+        """Delete the contact's whole ledger (erasure only). Returns how many entries went; a throttle is a
+        TransientError (retried), like every other write."""
+        keys = list(self.store.query(TableName=self.table, KeyConditionExpression=Key("contact_id").eq(contact_id),
+                                     ProjectionExpression="contact_id, entry_id", ConsistentRead=True))
+        for key in keys:
+            try:
+                self.store.client.delete_item(TableName=self.table,
+                                              Key={"contact_id": key["contact_id"], "entry_id": key["entry_id"]})
+            except ClientError as error:
+                raise _translate(error) from error
+        return len(keys)

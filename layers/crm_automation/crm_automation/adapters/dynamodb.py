@@ -420,6 +420,14 @@ class FlowsRepo:
                  "timer_shard": shard_of(timer.timer_id, self.store.settings.timer_shards)}
         return {"Put": {"TableName": self.table, "Item": item, "ConditionExpression": "attribute_not_exists(pk)"}}
 
+    def timer_schedule_op(self, timer: Timer) -> dict[str, Any]:
+        """A transaction Put that makes the timer pending and due at timer.due_at whatever its item was (pending,
+        fired or cancelled, or none). Only for a caller whose transaction is guarded otherwise (e.g. by the version of
+        the record the timer serves)."""
+        op = self.timer_create_op(timer.model_copy(update={"state": "pending", "ended_at": None, "note": None}))
+        del op["Put"]["ConditionExpression"]
+        return op
+
     def get_timer(self, timer_id: str) -> Timer | None:
         item = self.store.get(self.table, {"pk": f"TIMER#{timer_id}", "sk": "TIMER"})
         return Timer.model_validate(item) if item else None

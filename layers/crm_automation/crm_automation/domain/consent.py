@@ -8,6 +8,10 @@ States of a ledger entry:
   so), or a form consent when the purpose is already granted.
 - ``confirmed``: the recipient confirmed a pending request through the signed link: the consent now counts.
 - ``withdrawn``: the consent was withdrawn (unsubscribe link, API); it stops counting at once.
+
+Every entry is recorded (the ledger is the history), but the newer statement wins: an entry that is older than the
+contact's current opposite statement for the purpose (a consent given at or before a recorded withdrawal, a
+withdrawal given before the current consent) is recorded with ``effective`` false and changes nothing on the contact.
 """
 
 from __future__ import annotations
@@ -63,6 +67,8 @@ class ConsentEntry(BaseModel):
     channel: Channel
     metadata: dict[str, str] = Field(default_factory=dict)
     request_id: str | None = None  # pending and confirmed entries: the double opt-in request
+    # False: recorded as history only, superseded by the contact's newer opposite statement (see `superseding`)
+    effective: bool = True
 
 
 def time_key(value: datetime) -> str:
@@ -89,11 +95,31 @@ def _pending_of(contact: Contact, purpose: str) -> ConsentRequest | None:
     return pending if pending is not None and pending.purpose == purpose else None
 
 
+def superseding(contact: Contact, given: ConsentGiven) -> Consent | None:
+    """The contact's current statement for the purpose that is newer than `given` and says the opposite, or None.
+
+    The newer statement wins, and on a tie the withdrawal: a consent (or double opt-in request) given at or before
+    the recorded withdrawal does not grant again (an old import row or CRM sync must not undo a withdrawal); a
+    withdrawal given before the current consent does not revoke it (the person consented again since). A current
+    statement without a time cannot be compared and never supersedes."""
+    existing = current(contact, given.purpose)
+    if existing is None or existing.at is None or existing.granted == given.granted:
+        return None
+    if given.granted:
+        return existing if given.at <= existing.at else None
+    return existing if given.at < existing.at else None
+
+
 @dataclass(frozen=True)
 class Recorded:
     contact: Contact  # with the consent applied
     entry: ConsentEntry  # to append to the ledger
     new_request: bool  # a new DOI request (pending) was opened
+    superseded_by: Consent | None = None  # set: the entry is history only (effective false), the contact unchanged
+
+    @property
+    def effective(self) -> bool:
+        return self.superseded_by is None
 
 
 def record(contact: Contact, given: ConsentGiven, now: datetime, unique: str, doi_valid: timedelta) -> Recorded:
@@ -104,13 +130,23 @@ def record(contact: Contact, given: ConsentGiven, now: datetime, unique: str, do
     - double opt-in, purpose not granted yet: a pending request (a still valid pending request for the purpose is
       reused, so repeated submissions do not send the person one e-mail each);
     - double opt-in when the purpose is already granted: recorded as granted, the consent keeps its original proof;
-    - otherwise: granted at once.
+    - otherwise: granted at once;
+    - superseded (see `superseding`: a consent or double opt-in request given at or before the recorded withdrawal,
+      a withdrawal given before the current consent): the entry is recorded with ``effective`` false (a consent as
+      ``granted``, a double opt-in request as ``pending`` without a request, a withdrawal as ``withdrawn``) and the
+      contact's consent and pending request stay as they are.
     """
     base = {"contact_id": contact.contact_id, "entry_id": entry_id_of(given.at, unique), "purpose": given.purpose,
             "text_version": given.text_version, "at": given.at, "recorded_at": now, "source": given.source,
             "channel": given.channel, "metadata": given.metadata}
     existing = current(contact, given.purpose)
     update: dict = {"updated_at": now}
+    newer = superseding(contact, given)
+    if newer is not None:
+        state = (ConsentState.WITHDRAWN if not given.granted
+                 else ConsentState.PENDING if given.double_opt_in else ConsentState.GRANTED)
+        return Recorded(contact.model_copy(update=update), ConsentEntry(state=state, effective=False, **base), False,
+                        superseded_by=newer)
     if not given.granted:
         update |= _with_consent(contact, given.purpose, Consent(
             granted=False, purpose=given.purpose, at=given.at, source=given.source, text_version=given.text_version))

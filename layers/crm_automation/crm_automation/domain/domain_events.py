@@ -87,11 +87,19 @@ def erased_event(old: dict[str, Any] | None, new: dict[str, Any]) -> list[Domain
     return [DomainEvent("contact.erased", {"contact_id": new["contact_id"], "erased_at": new.get("erased_at")})]
 
 
-CONSENT_EVENT_FIELDS = ("contact_id", "entry_id", "purpose", "state", "channel", "source", "text_version", "at",
-                        "request_id")
+CONSENT_EVENT_FIELDS = ("contact_id", "entry_id", "purpose", "state", "effective", "channel", "source", "text_version",
+                        "at", "request_id")
+
+
+# Channels whose `source` is a label the system sets ("form:kontakt", "chatbot", "unsubscribe-one-click"); an import
+# row's or an API caller's source is free text that may name a person, so it stays in the ledger.
+_SYSTEM_SOURCE_CHANNELS = frozenset({"form", "chatbot", "unsubscribe", "confirmation"})
 
 
 def consent_event(entry: dict[str, Any]) -> DomainEvent:
     """consent.changed: one new consent-ledger entry (pending, granted, confirmed, withdrawn). The request metadata
-    (IP address, user agent, page) stays in the ledger."""
-    return DomainEvent("consent.changed", {k: entry[k] for k in CONSENT_EVENT_FIELDS if entry.get(k) is not None})
+    (IP address, user agent, page) and free-text sources stay in the ledger."""
+    detail = {k: entry[k] for k in CONSENT_EVENT_FIELDS if entry.get(k) is not None}
+    if entry.get("channel") not in _SYSTEM_SOURCE_CHANNELS:
+        detail.pop("source", None)
+    return DomainEvent("consent.changed", detail)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 import json
 from datetime import UTC, datetime
 from typing import Any
@@ -37,13 +38,30 @@ def form_capture_id(form_id: str, email: str, fields: dict[str, Any], now: datet
     return "f-" + digest(f"{form_id}\n{normalise_email(email)}\n{body}\n{minute}")
 
 
-def chatbot_capture_id(event_id: str) -> str:
-    return "b-" + digest(event_id)
+def chatbot_capture_id(event_id: str, kind: str = "contact.provided") -> str:
+    """The capture id of a chatbot event, from its type and event_id: the same event again is the same capture, while
+    a `contact.provided` and an `intent.expressed` that share an event_id are two (their activities never collide).
+    A `contact.provided` keeps the id it always had (markers already stored still recognise its replays)."""
+    return "b-" + digest(event_id if kind == "contact.provided" else f"{kind}\n{event_id}")
 
 
 def activity_id_of(capture_id: str) -> str:
     """The one activity a capture records (deterministic: a replay cannot record a second one)."""
     return f"lead-{digest(capture_id, 32)}"
+
+
+def rate_client(source_ip: str) -> str:
+    """What the per-client rate limit counts: an IPv4 address itself, an IPv6 address by its /64 prefix (one
+    subscriber's network; rotating addresses within it is still one client), anything unparsable as given."""
+    try:
+        address = ipaddress.ip_address(source_ip.strip())
+    except ValueError:
+        return source_ip.strip() or "unknown"
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        return str(ipaddress.IPv6Network((int(address), 64), strict=False))
+    return str(address)
 
 
 def utm_of(fields: dict[str, Any], page_url: str | None) -> dict[str, str]:

@@ -63,7 +63,9 @@ def marketing_consent_ops(rt: Runtime, before: Consent | None, contact: Contact,
                           caller: str | None) -> tuple[Contact, list[dict]]:
     """`contact` carries a marketing_consent set through POST/PATCH /contacts: record it in the ledger (the same
     consent sent again, as a CRM sync does, is not a new entry). The contact keeps exactly the caller's consent,
-    with its time and source filled in."""
+    with its time and source filled in, unless the contact's current statement is newer and says the opposite (an
+    old consent synced after a recorded withdrawal): then the entry is recorded as history (``effective`` false) and
+    the contact keeps its current consent."""
     new = contact.marketing_consent
     if new is None or new == before:
         return contact, []
@@ -73,9 +75,15 @@ def marketing_consent_ops(rt: Runtime, before: Consent | None, contact: Contact,
     given = ConsentGiven(purpose=MARKETING, granted=new.granted, text_version=new.text_version,
                          source=new.source or "api", channel="api", at=at,
                          metadata={"recorded_by": caller} if caller else {})
-    applied, ops = consent_ops(rt, contact.model_copy(update={"marketing_consent": before}), given, now)
+    recorded = domain.record(contact.model_copy(update={"marketing_consent": before}), given, now, _unique(),
+                             _doi_valid(rt))
+    ops = [rt.store.consents.append_op(recorded.entry)]
+    if not recorded.effective:
+        logger.info("Consent superseded by a newer statement", extra={
+            "contact_id": contact.contact_id, "purpose": MARKETING, "channel": "api"})
+        return recorded.contact, ops
     kept = new.model_copy(update={"purpose": MARKETING, "at": at, "source": given.source})
-    return applied.model_copy(update={"marketing_consent": kept}), ops
+    return recorded.contact.model_copy(update={"marketing_consent": kept}), ops
 
 
 # -- the API: the ledger, and consents given by other means (phone, letter) --------------------------------------
@@ -107,7 +115,9 @@ def ledger(rt: Runtime, contact_id: str) -> list[ConsentEntry]:
 def record_consent(rt: Runtime, contact_id: str, data: ConsentIn, now: datetime,
                    caller: str | None = None) -> ConsentEntry:
     """Record a consent or withdrawal (channel "api") with the contact's change and a `consent` activity, in one
-    transaction. A withdrawal takes effect at once: the campaign sender reads the contact at send time."""
+    transaction. A withdrawal takes effect at once: the campaign sender reads the contact at send time. A consent
+    not later than the contact's recorded withdrawal is recorded as history only: the entry says ``effective``
+    false and the contact's consent stays withdrawn."""
     from crm_automation.services import crm  # crm imports the suppressions service, which imports this one
 
     metadata = data.metadata | ({"recorded_by": caller} if caller else {})
@@ -121,6 +131,9 @@ def record_consent(rt: Runtime, contact_id: str, data: ConsentIn, now: datetime,
         state = recorded.entry.state
         summary = (f"Souhlas ({data.purpose}): {_STATE_CS[state]}, zdroj {data.source}" if rt.settings.locale == "cs"
                    else f"Consent ({data.purpose}): {state.value}, source {data.source}")
+        if not recorded.effective:
+            summary += (" (bez účinku: novější záznam platí)" if rt.settings.locale == "cs"
+                        else " (no effect: a newer statement stands)")
         activity = Activity(activity_id=f"consent-{unique}", contact_id=contact_id, kind=ActivityKind.CONSENT,
                             direction="in", occurred_at=now, summary=summary, workflow="consent", created_at=now)
         try:
@@ -131,7 +144,8 @@ def record_consent(rt: Runtime, contact_id: str, data: ConsentIn, now: datetime,
                 raise
             continue
         logger.info("Consent recorded", extra={"contact_id": contact_id, "purpose": data.purpose,
-                                                "state": state.value, "channel": "api"})
+                                                "state": state.value, "channel": "api",
+                                                "effective": recorded.effective})
         return recorded.entry
     raise AssertionError("unreachable")
 

@@ -7,7 +7,11 @@ Each row ends as exactly one outcome, reported with its physical line number:
 - ``skipped_suppressed``: the address is suppressed (erased, do not contact, unsubscribed, bounced, complaint):
   nothing is written, so a re-imported address stays suppressed and an erased person does not come back;
 - ``skipped_no_consent``: with ``require_consent`` (the default) a row that does not state marketing consent is not
-  imported; ``require_consent=false`` imports such rows as contacts *without* marketing consent (a CRM migration);
+  imported; ``require_consent=false`` imports such rows as contacts *without* marketing consent (a CRM migration).
+  A row whose consent is not later than the contact's recorded withdrawal does not count as consent either (reason
+  "consent withdrawn later (...)", ``withdrawn_at``): the newer withdrawal stands; with ``require_consent=false``
+  the row updates the contact, its consent is a ledger entry with ``effective`` false and the contact stays without
+  consent;
 - ``created`` / ``updated``: written through `services.leads.upsert` (the one dedupe path), with the row's consent
   in the ledger (channel ``import``, the file and line in its metadata) when, and only when, the row states it;
 - ``unchanged``: the same row of the same import was imported before (a re-run of the file writes nothing).
@@ -35,7 +39,7 @@ from pydantic import ValidationError
 
 from crm_automation.domain import contact_import
 from crm_automation.domain.addresses import address_key, normalise_email
-from crm_automation.domain.consent import ConsentGiven
+from crm_automation.domain.consent import ConsentGiven, superseding
 from crm_automation.domain.contact_import import CsvProblem, RowProblem, RowValues
 from crm_automation.domain.leads import address_suppression
 from crm_automation.errors import ConcurrentWriteError, ConflictError, InvalidRequestError, TransientError
@@ -60,6 +64,11 @@ class Outcome(StrEnum):
 
 NO_CONSENT_REASON = ("the row does not state marketing consent (souhlas = ano with souhlas_kdy): not imported; "
                      "import with require_consent=false to add such rows as contacts without consent")
+
+
+def _withdrawn_later(withdrawn_at: datetime, given_at: datetime) -> str:
+    return (f"consent withdrawn later ({withdrawn_at:%Y-%m-%d %H:%M} UTC) than the row's consent "
+            f"({given_at:%Y-%m-%d %H:%M} UTC): the withdrawal stands")
 
 
 def import_id_of(source: str) -> str:
@@ -129,7 +138,7 @@ class _Report:
                     ids.append(contact_id)
                 else:
                     self.truncated = True
-            if not extra.get("duplicate_of"):
+            if not extra.get("duplicate_of") and reason is None:
                 return
             extra["contact_id"] = contact_id
         self.entries.append({"line": line, "outcome": outcome.value, "reason": reason,
@@ -175,12 +184,23 @@ def import_contacts(rt: Runtime, body: bytes, now: datetime, *, source: str, own
         if lead.consent is None and require_consent:
             report.add(line, Outcome.SKIPPED_NO_CONSENT, NO_CONSENT_REASON)
             continue
+        note = None  # the row's consent is superseded by the contact's newer withdrawal
+        if lead.consent is not None:
+            holder = crm.contact_holding(rt, lead.email, records.get(keys[line]))
+            newer = superseding(holder, lead.consent) if holder is not None else None
+            if newer is not None and newer.at is not None:
+                note = _withdrawn_later(newer.at, lead.consent.at)
+                if require_consent:
+                    report.add(line, Outcome.SKIPPED_NO_CONSENT, f"{note}: not imported",
+                               withdrawn_at=newer.at.isoformat())
+                    continue
+                note += ": the contact stays without consent"
         address = normalise_email(lead.email)
         duplicate_of = first_seen.get(address)
         if dry_run:
             exists = duplicate_of is not None or crm.contact_holding(rt, lead.email, records.get(keys[line])) \
                 is not None
-            _written(report, line, Outcome.UPDATED if exists else Outcome.CREATED, None, duplicate_of)
+            _written(report, line, Outcome.UPDATED if exists else Outcome.CREATED, None, duplicate_of, note)
             first_seen.setdefault(address, line)
             continue
         try:
@@ -201,7 +221,7 @@ def import_contacts(rt: Runtime, body: bytes, now: datetime, *, source: str, own
                        contact_id=upserted.contact.contact_id if upserted.contact else None)
         else:
             _written(report, line, Outcome.CREATED if upserted.created else Outcome.UPDATED,
-                     upserted.contact.contact_id, duplicate_of)
+                     upserted.contact.contact_id, duplicate_of, note)
         first_seen.setdefault(address, line)
     result = report.result()
     logger.info("Contacts imported" if not dry_run else "Contact import dry run",
@@ -210,12 +230,14 @@ def import_contacts(rt: Runtime, body: bytes, now: datetime, *, source: str, own
     return result
 
 
-def _written(report: _Report, line: int, outcome: Outcome, contact_id: str | None, duplicate_of: int | None) -> None:
+def _written(report: _Report, line: int, outcome: Outcome, contact_id: str | None, duplicate_of: int | None,
+             note: str | None = None) -> None:
     if duplicate_of is not None:
-        report.add(line, Outcome.UPDATED, f"the same address as line {duplicate_of}: this row updates that contact",
+        reason = f"the same address as line {duplicate_of}: this row updates that contact"
+        report.add(line, Outcome.UPDATED, f"{reason}; {note}" if note else reason,
                    contact_id=contact_id, duplicate_of=duplicate_of)
     else:
-        report.add(line, outcome, contact_id=contact_id)
+        report.add(line, outcome, note, contact_id=contact_id)
 
 
 def _upsert(rt: Runtime, lead: leads.LeadIn, now: datetime) -> leads.Upserted:

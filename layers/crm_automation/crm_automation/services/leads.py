@@ -33,8 +33,8 @@ from crm_automation.domain.consent import ConsentGiven
 from crm_automation.adapters.secrets import secret_value
 from crm_automation.domain.leads import (UTM_KEYS, Conversation, InvalidSignature, MalformedBody, PendingIntent,
                                          UnsupportedMediaType, activity_id_of, address_suppression,
-                                         chatbot_capture_id, digest, form_capture_id, parse_body, utm_of,
-                                         verify_signature)
+                                         chatbot_capture_id, digest, form_capture_id, parse_body,
+                                         rate_client, utm_of, verify_signature)
 from crm_automation.domain.models import (Activity, ActivityKind, Contact, EmailStatus, LeadCapture, Lifecycle,
                                             MarketingStatus, UtcDatetime)
 from crm_automation.domain.suppression import SuppressionReason
@@ -146,16 +146,23 @@ def _capture(lead: LeadIn) -> LeadCapture:
 
 
 def _merged(contact: Contact, lead: LeadIn, now: datetime) -> Contact:
-    """The existing contact with what the lead brings: given fields win, nothing is blanked out, tags and categories
-    are added, lifecycle and owner stay, lead source and UTM stay the first touch's."""
+    """The existing contact with what the lead brings: nothing is blanked out, tags and categories are added,
+    lifecycle and owner stay, lead source and UTM stay the first touch's. A list import (the marketer's own file)
+    overwrites the fields it gives; a public form or the chatbot only fills fields that are empty, so whoever knows a
+    client's e-mail cannot rename the client or change their phone through a public endpoint."""
     update: dict[str, Any] = {"updated_at": now, "last_capture": _capture(lead)}
+    trusted = lead.channel == "import"
     for name in ("first_name", "last_name", "phone", "company"):
-        if (value := getattr(lead, name)) is not None:
+        if (value := getattr(lead, name)) is not None and (trusted or not getattr(contact, name)):
             update[name] = value
     update["tags"] = list(dict.fromkeys([*contact.tags, *lead.tags]))
     update["categories"] = list(dict.fromkeys([*contact.categories, *lead.categories]))
-    update["custom_fields"] = contact.custom_fields | lead.custom_fields
-    update["company_fields"] = contact.company_fields | lead.company_fields
+    if trusted:
+        update["custom_fields"] = contact.custom_fields | lead.custom_fields
+        update["company_fields"] = contact.company_fields | lead.company_fields
+    else:
+        update["custom_fields"] = lead.custom_fields | contact.custom_fields
+        update["company_fields"] = lead.company_fields | contact.company_fields
     if contact.lead_source is None:
         update["lead_source"] = lead.source
         if not contact.utm:
@@ -186,7 +193,9 @@ _SUBJECTS = {"cs": {"form": "Odeslaný formulář ({source})", "chatbot": "Chatb
              "en": {"form": "Form submitted ({source})", "chatbot": "Chatbot: contact details given"}}
 
 
-def _activity(rt: Runtime, lead: LeadIn, contact_id: str, given: Activity | None, now: datetime) -> Activity | None:
+def _activity(rt: Runtime, lead: LeadIn, contact_id: str, given: Activity | None, now: datetime, *,
+              summary: str | None = None) -> Activity | None:
+    """The capture's activity: `given` (for this contact), else the default FORM / CHAT one with `summary`."""
     if given is not None:
         return given.model_copy(update={"contact_id": contact_id})
     if lead.channel == "import":
@@ -195,7 +204,7 @@ def _activity(rt: Runtime, lead: LeadIn, contact_id: str, given: Activity | None
     return Activity(activity_id=activity_id_of(lead.capture_id), contact_id=contact_id,
                     kind=ActivityKind.FORM if lead.channel == "form" else ActivityKind.CHAT, direction="in",
                     occurred_at=min(lead.at, now), subject=subjects[lead.channel].format(source=lead.source),
-                    workflow="lead_capture", created_at=now)
+                    summary=summary, workflow="lead_capture", created_at=now)
 
 
 # -- the public form endpoint (POST /forms/{form_id}) ----------------------------------------------------------------
@@ -302,14 +311,16 @@ def _with_query(url: str, **params: str) -> str:
 
 
 def _rate_limited(rt: Runtime, form_id: str, form: FormConfig, source_ip: str, now: datetime) -> int | None:
-    """Seconds until the client may submit again, or None. Fixed one-minute windows per client IP (as a keyed hash,
-    never the address itself) and per form."""
+    """Seconds until the client may submit again, or None. Fixed one-minute windows per client (`rate_client`: an
+    IPv6 address by its /64, as a keyed hash, never the address itself) and per form. The per-client limit is
+    checked first: a client over its own limit counts nothing against the form, so one client cannot use up the
+    form's budget for everyone (the price: a post refused by the form's limit still counts against its client)."""
     epoch = int(now.timestamp())
     window = epoch // 60
     retry = 60 - epoch % 60
     expires = (window + 1) * 60 + 3600
     repo = LeadsRepo(rt.store)
-    ip_ref = address_key(source_ip or "unknown", rt.keys.address)[:32]
+    ip_ref = address_key(rate_client(source_ip), rt.keys.address)[:32]
     if not repo.hit(f"form-ip:{form_id}:{ip_ref}", window, form.rate_per_ip_per_minute, expires):
         return retry
     if not repo.hit(f"form:{form_id}", window, form.rate_per_minute, expires):
@@ -318,9 +329,9 @@ def _rate_limited(rt: Runtime, form_id: str, form: FormConfig, source_ip: str, n
 
 
 def submit_form(rt: Runtime, request: FormRequest, now: datetime) -> FormResult:
-    """A lead form submission: validate, drop bots, rate-limit, upsert the lead with its FORM activity and (when the
+    """A lead form submission: drop bots, validate, rate-limit, upsert the lead with its FORM activity and (when the
     consent box is ticked) a pending double opt-in consent; decide the answer (202, a 303 to the thank-you page, or
-    a 4xx naming the fields)."""
+    a 4xx naming the fields). Nothing is written before the input is valid (not even a rate counter)."""
     form = form_config(rt, request.form_id)
     if form is None:
         return FormResult(404, "text/html" in request.accept, message="unknown form")
@@ -340,21 +351,19 @@ def submit_form(rt: Runtime, request: FormRequest, now: datetime) -> FormResult:
     if fields.pop(form.honeypot_field, None) not in (None, ""):
         metrics.add_metric(name="LeadFormHoneypot", unit=MetricUnit.Count, value=1)
         logger.info("Lead form honeypot filled: ignored", extra={"form_id": request.form_id})
-        return success if not success.errors else FormResult(202, html, cors_origin=cors)
-    if (retry := _rate_limited(rt, request.form_id, form, request.source_ip, now)) is not None:
-        metrics.add_metric(name="LeadFormRateLimited", unit=MetricUnit.Count, value=1)
-        return FormResult(429, html, retry_after=retry, cors_origin=cors, message="too many submissions, retry later")
+        # the success answer, its redirect only if allowed; a refused one gets the form's own (never the bot's)
+        return success if not success.errors else _success(form, {}, html, cors)
     try:
         submission = FormSubmission.model_validate(fields)
     except ValidationError as error:
         return _invalid(form, html, cors, _errors(error))
     if success.errors:
         return success
+    if (retry := _rate_limited(rt, request.form_id, form, request.source_ip, now)) is not None:
+        metrics.add_metric(name="LeadFormRateLimited", unit=MetricUnit.Count, value=1)
+        return FormResult(429, html, retry_after=retry, cors_origin=cors, message="too many submissions, retry later")
     lead = _form_lead(rt, request, form, submission, fields, now)
-    activity = Activity(activity_id=activity_id_of(lead.capture_id), contact_id="", kind=ActivityKind.FORM,
-                        direction="in", occurred_at=now, workflow="lead_capture",
-                        subject=_SUBJECTS.get(rt.settings.locale, _SUBJECTS["cs"])["form"].format(source=lead.source),
-                        summary=submission.message, created_at=now)
+    activity = _activity(rt, lead, "", None, now, summary=submission.message)
     result = upsert(rt, lead, now, activity=activity)
     metrics.add_metric(name="LeadCaptured", unit=MetricUnit.Count, value=1 if result.changed else 0)
     logger.info("Lead form submission", extra={
@@ -366,8 +375,9 @@ def submit_form(rt: Runtime, request: FormRequest, now: datetime) -> FormResult:
 
 
 def _success(form: FormConfig, fields: dict[str, Any], html: bool, cors: str | None) -> FormResult:
-    """The success answer (also what a bot filling the honeypot gets). A `redirect` field to a host that is not
-    allowed is a 422 (no open redirect)."""
+    """The success answer (also what a bot filling the honeypot gets). A `redirect` field that
+    `FormConfig.redirect_allowed` refuses is a 422 (no open redirect); the 303 goes only to an allowed `redirect`
+    or to the form's own `redirect_url`."""
     wanted = fields.get("redirect")
     if wanted is not None and not (isinstance(wanted, str) and form.redirect_allowed(wanted.strip())):
         return _invalid(form, html, cors, ({"field": "redirect", "message": "host not allowed for this form"},))
@@ -531,12 +541,20 @@ def _contact_provided(rt: Runtime, event: ChatbotEvent, data: ContactProvided, a
                                metadata={"conversation_id": event.conversation_id, "event_id": event.event_id})
     lead = LeadIn(email=data.email, first_name=data.first_name, last_name=data.last_name, phone=data.phone,
                   company=data.company, source="chatbot", channel="chatbot",
-                  capture_id=chatbot_capture_id(event.event_id), utm=first.utm if first else {}, consent=consent, at=at)
+                  capture_id=chatbot_capture_id(event.event_id, event.type), utm=first.utm if first else {},
+                  consent=consent, at=at)
 
     def link(contact: Contact) -> list[dict[str, Any]]:
         conversation = repo.conversation(event.conversation_id) or Conversation(conversation_id=event.conversation_id)
-        operations = [rt.store.activities.create_op(_intent_activity(rt, p, contact.contact_id, now))
-                      for p in conversation.pending]
+        # one Put per activity id (two of one item in a transaction is a ValidationException): ids derive from
+        # the event type and event_id, so they differ; this only guards against a duplicate slipping in
+        seen = {activity_id_of(lead.capture_id)}
+        operations: list[dict[str, Any]] = []
+        for pending in conversation.pending:
+            activity = _intent_activity(rt, pending, contact.contact_id, now)
+            if activity.activity_id not in seen:
+                seen.add(activity.activity_id)
+                operations.append(rt.store.activities.create_op(activity))
         linked = conversation.model_copy(update={"contact_id": contact.contact_id, "linked_at": now, "pending": []})
         return [*operations, repo.conversation_op(linked, now)]
 
@@ -546,7 +564,8 @@ def _contact_provided(rt: Runtime, event: ChatbotEvent, data: ContactProvided, a
 def _intent_activity(rt: Runtime, intent: PendingIntent, contact_id: str, now: datetime) -> Activity:
     subject = ("Chatbot – záměr: {intent}" if rt.settings.locale == "cs" else "Chatbot – intent: {intent}").format(
         intent=intent.intent)
-    return Activity(activity_id=activity_id_of(chatbot_capture_id(intent.event_id)), contact_id=contact_id,
+    return Activity(activity_id=activity_id_of(chatbot_capture_id(intent.event_id, "intent.expressed")),
+                    contact_id=contact_id,
                     kind=ActivityKind.CHAT, direction="in", occurred_at=intent.at, subject=subject[:500],
                     summary=intent.text, workflow="lead_capture", created_at=now)
 

@@ -7,10 +7,14 @@ when it fires (outcome `archived`), so unarchiving within the wait needs no book
 Erasure spans more than one transaction, so it is resumable and idempotent:
 1. one transaction: the contact becomes its tombstone, the address record gets `erased` (its sends and its contact
    claim dropped), a durable `erasure_finish` timer is created (and a pending inactivity follow-up cancelled);
-2. the rest, each step idempotent: deals anonymised (pending reactivation timers cancelled), activities and consent
-   ledger entries deleted, tasks cancelled if open and scrubbed;
-3. one transaction: the tombstone completed and the timer fired.
-If the call dies after step 1, the timer (due in 10 minutes, swept every 15) runs steps 2-3. Erasing again is a no-op.
+2. a pass over the rest, each step idempotent: deals anonymised (pending reactivation timers cancelled), activities
+   and consent ledger entries deleted, tasks cancelled if open and scrubbed; its counts are added to the tombstone and
+   the timer is (re)scheduled 10 minutes on (at once if the pass ran out of time);
+3. when the timer fires, it runs another pass; only a pass of the timer that finds nothing more to delete completes
+   the tombstone and fires the timer (one transaction). The ByContact indexes lag the tables, and a writer in flight
+   (an SES open, the consent mailer, an unsubscribe) may add a record after a pass: a later pass finds it.
+So the API call answers `completed: false` with the counts of its pass; the timer (swept every 15 minutes) completes
+the erasure. If the call dies after step 1, the timer does it all. Erasing a completed erasure again is a no-op.
 """
 
 from __future__ import annotations
@@ -18,12 +22,12 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import time
 from collections import Counter
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Annotated, Any
 
-from boto3.dynamodb.conditions import Key
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from crm_automation.domain import segments
@@ -33,6 +37,7 @@ from crm_automation.domain.models import Contact, Timer
 from crm_automation.domain.privacy import Tombstone
 from crm_automation.errors import ConcurrentWriteError, GoneError, InvalidRequestError, NotFoundError
 from crm_automation.observability import logger
+from crm_automation.services import scoring
 from crm_automation.services.runtime import Runtime
 
 Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500,
@@ -40,6 +45,7 @@ Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, m
 TimeLeft = Callable[[], float]
 _RESERVE_SECONDS = 8.0  # stop a step this long before the function's time runs out
 _MAX_DEALS_WITH_CONTACT = 90  # deals written in the contact's own transaction (TransactWriteItems: 100 items)
+FIRE_BUDGET_SECONDS = 40.0  # one firing of the erasure timer (TimerWorker times out after 60 s)
 
 
 def _forever() -> float:
@@ -174,26 +180,31 @@ def bulk_archive(rt: Runtime, data: BulkArchiveIn, now: datetime, time_left: Tim
             segments.parse_query(data.segment_query or "")
     except segments.SegmentError as error:
         raise InvalidRequestError(f"segment: {error}") from error
-    matcher = segments.compile_segment(node, rt.settings.timezone)
+    matcher = segments.compile_segment(node, rt.settings.timezone, scoring.score_getter(rt.settings))
     cursor = _decode_cursor(data.cursor)
     counts: Counter[str] = Counter()
-    while True:
+    stopped = False
+    while not stopped:
         page, cursor = rt.store.scan_contacts_page(0, 1, cursor, data.page_size)
-        counts["scanned"] += len(page)
-        for contact in page:
-            if not matcher(contact, now):
-                continue
-            counts["matched"] += 1
-            if contact.archived:
-                counts["already_archived"] += 1
-            elif data.dry_run:
-                counts["would_archive"] += 1
-            else:
-                try:
-                    _set_archived(rt, contact.contact_id, True, data.reason, now)
-                    counts["archived"] += 1
-                except (ConcurrentWriteError, NotFoundError):  # kept changing / erased meanwhile
-                    counts["skipped"] += 1
+        for i, contact in enumerate(page):
+            counts["scanned"] += 1
+            if matcher(contact, now):
+                counts["matched"] += 1
+                if contact.archived:
+                    counts["already_archived"] += 1
+                elif data.dry_run:
+                    counts["would_archive"] += 1
+                else:
+                    try:
+                        _set_archived(rt, contact.contact_id, True, data.reason, now)
+                        counts["archived"] += 1
+                    except (ConcurrentWriteError, NotFoundError):  # kept changing / erased meanwhile
+                        counts["skipped"] += 1
+            if i < len(page) - 1 and time_left() < _RESERVE_SECONDS:
+                # out of time within the page: the next call starts right after this contact (its key is the scan's
+                # ExclusiveStartKey), so no contact of the page is skipped
+                cursor, stopped = {"contact_id": contact.contact_id}, True
+                break
         if cursor is None or time_left() < _RESERVE_SECONDS:
             break
     report = {"dry_run": data.dry_run, "segment_query": segments.to_query(node),
@@ -231,21 +242,9 @@ def _start(rt: Runtime, contact: Contact, reason: str | None, now: datetime) -> 
     return tombstone.model_copy(update={"version": tombstone.version + 1})
 
 
-def _delete_consents(rt: Runtime, contact_id: str) -> int:
-    repo = getattr(rt.store, "consents", None)
-    if repo is None:
-        return 0
-    items = list(rt.store.query(TableName=repo.table, KeyConditionExpression=Key("contact_id").eq(contact_id),
-                                ProjectionExpression="contact_id, entry_id", ConsistentRead=True))
-    for item in items:
-        rt.store.client.delete_item(TableName=repo.table,
-                                    Key={"contact_id": item["contact_id"], "entry_id": item["entry_id"]})
-    return len(items)
-
-
-def _finish_steps(rt: Runtime, contact_id: str, now: datetime, time_left: TimeLeft) -> Counter[str] | None:
-    """Step 2 of the erasure (idempotent). None: out of time, the timer goes on later (the counts are of the run
-    that completes; work an interrupted run did is not counted again)."""
+def _finish_steps(rt: Runtime, contact_id: str, now: datetime, time_left: TimeLeft) -> tuple[Counter[str], bool]:
+    """One pass of step 2 of the erasure (idempotent): what it changed, and whether it went all the way (False: out
+    of time, the timer goes on later)."""
     store = rt.store
     counts: Counter[str] = Counter()
 
@@ -256,53 +255,68 @@ def _finish_steps(rt: Runtime, contact_id: str, now: datetime, time_left: TimeLe
         changed = policy.anonymised_deal(deal, now)
         if changed is not None:
             if out_of_time():
-                return None
+                return counts, False
             anonymised, cancel = changed
             store.transact([store.deals.save_op(anonymised), *_cancel_op(rt, cancel, now, "contact erased")])
             counts["deals_anonymised"] += 1
     for activity_id in store.activities.keys_by_contact(contact_id):
         if out_of_time():
-            return None
+            return counts, False
         store.activities.delete(activity_id)
         counts["activities_deleted"] += 1
     for task in store.tasks.by_contact(contact_id):
         scrubbed = policy.scrubbed_task(task, now)
         if scrubbed is not None:
             if out_of_time():
-                return None
+                return counts, False
             store.tasks.save(scrubbed)
             counts["tasks_scrubbed"] += 1
     if out_of_time():
-        return None
-    counts["consents_deleted"] += _delete_consents(rt, contact_id)
-    return counts
+        return counts, False
+    counts["consents_deleted"] += store.consents.delete_all(contact_id)
+    return counts, True
+
+
+def _finish_timer(tombstone: Tombstone, due_at: datetime) -> Timer:
+    return Timer(timer_id=tombstone.erasure_timer_id, kind=policy.FINISH_TIMER, subject_id=tombstone.contact_id,
+                 reference=tombstone.contact_id, due_at=due_at, created_at=tombstone.erased_at)
 
 
 def finish(rt: Runtime, contact_id: str, now: datetime, time_left: TimeLeft = _forever, *,
-           by_timer: bool = False) -> Tombstone | None:
-    """Steps 2 and 3 of an erasure that has started. Returns the completed tombstone, or None when out of time (the
-    timer stays pending: the next sweep goes on). The timer ends with the completion: `fired` when it is the one
-    finishing, else `cancelled` (not needed any more)."""
+           by_timer: bool = False) -> Tombstone:
+    """One pass of step 2 of an erasure that has started, then either step 3 -- only when the timer runs it and the
+    pass found nothing more to delete: the tombstone completed and the timer fired in one transaction -- or the pass's
+    counts added to the tombstone and the timer (re)scheduled: due FINISH_DELAY_MINUTES on after a full pass (the
+    ByContact indexes lag the tables and writers in flight may still add records: the next pass finds them), at
+    once after a pass that ran out of time. Returns the tombstone as stored."""
     for _ in range(5):
         record = rt.store.contacts.read(contact_id)
         if not isinstance(record, Tombstone):
             raise NotFoundError(f"contact {contact_id} has no erasure in progress")
         if record.completed:
             return record
-        counts = _finish_steps(rt, contact_id, now, time_left)
-        if counts is None:
-            return None
-        totals = {k: int(v) for k, v in (Counter(record.erasure_counts or {}) + counts).items()}
+        counts, done = _finish_steps(rt, contact_id, now, time_left)
+        found = +counts  # what this pass changed (no zero entries)
+        totals = {k: int(v) for k, v in (Counter(record.erasure_counts or {}) + found).items()}
+        complete = by_timer and done and not found
+        if complete:
+            operations = [rt.store.contacts.tombstone_completed_op(record, now, totals),
+                          *_cancel_op(rt, record.erasure_timer_id, now, "erasure completed", "fired")]
+            stored = record.model_copy(update={"erasure_completed_at": now, "erasure_counts": totals})
+        else:
+            due = now + timedelta(minutes=policy.FINISH_DELAY_MINUTES) if done else now
+            stored = record.model_copy(update={"erasure_counts": totals})
+            operations = [rt.store.contacts.tombstone_op(stored),
+                          rt.store.flows.timer_schedule_op(_finish_timer(record, due))]
         try:
-            rt.store.transact([
-                rt.store.contacts.tombstone_completed_op(record, now, totals),
-                *_cancel_op(rt, record.erasure_timer_id, now, "erasure completed",
-                            "fired" if by_timer else "cancelled")])
+            rt.store.transact(operations)
         except ConcurrentWriteError:
-            continue  # the timer worker finished it meanwhile (or vice versa): read again
-        logger.info("Contact erased", extra={"contact_id": contact_id, **totals})
-        return record.model_copy(update={"version": record.version + 1, "erasure_completed_at": now,
-                                         "erasure_counts": totals})
+            continue  # the timer worker or another call wrote the tombstone meanwhile: read again (a pass is cheap)
+        if complete:
+            logger.info("Contact erased", extra={"contact_id": contact_id, **totals})
+        else:
+            logger.info("Contact erasure pass", extra={"contact_id": contact_id, "complete_pass": done, **found})
+        return stored.model_copy(update={"version": record.version + 1})
     raise ConcurrentWriteError(f"erasure of {contact_id} kept colliding")
 
 
@@ -321,20 +335,26 @@ def erase(rt: Runtime, contact_id: str, data: EraseIn, now: datetime, time_left:
         if isinstance(record, Tombstone):
             if record.completed:
                 return _view(record, already=True)  # erasing twice is a no-op
-            done = finish(rt, contact_id, now, time_left)
-            return _view(done or record, already=True)
+            return _view(finish(rt, contact_id, now, time_left), already=True)
         try:
-            tombstone = _start(rt, record, data.reason, now)
+            _start(rt, record, data.reason, now)
         except ConcurrentWriteError:
             continue  # the contact or its address record changed meanwhile: read again
         logger.info("Contact erasure started", extra={"contact_id": contact_id})
-        done = finish(rt, contact_id, now, time_left)
-        return _view(done or tombstone, already=False)
+        return _view(finish(rt, contact_id, now, time_left), already=False)
     raise ConcurrentWriteError(f"contact {contact_id} kept changing")
 
 
-def fire_finish(rt: Runtime, timer: Timer, now: datetime) -> str:
-    """The erasure_finish timer: complete an erasure whose call died after its first transaction."""
+def fire_finish(rt: Runtime, timer: Timer, now: datetime, time_left: TimeLeft | None = None) -> str:
+    """The erasure_finish timer: another pass of the erasure; it completes the erasure when it finds nothing more to
+    delete (else it is due again later). Works at most FIRE_BUDGET_SECONDS (and within `time_left`, the invocation's
+    remaining time, if given); a long history goes on at the next sweep."""
+    started = time.monotonic()
+
+    def budget() -> float:
+        own = FIRE_BUDGET_SECONDS - (time.monotonic() - started)
+        return min(own, time_left()) if time_left is not None else own
+
     record = rt.store.contacts.read(timer.subject_id)
     if not isinstance(record, Tombstone) or record.completed:
         try:
@@ -342,8 +362,8 @@ def fire_finish(rt: Runtime, timer: Timer, now: datetime) -> str:
         except ConcurrentWriteError:
             pass
         return "nothing to finish"
-    done = finish(rt, timer.subject_id, now, by_timer=True)
-    return "erasure completed" if done is not None else "erasure continues"
+    done = finish(rt, timer.subject_id, now, budget, by_timer=True)
+    return "erasure completed" if done.completed else "erasure continues"
 
 
 # ---------------------------------------------------------------- export
@@ -358,7 +378,6 @@ def export(rt: Runtime, contact_id: str, now: datetime) -> dict[str, Any]:
     store = rt.store
     contact = _existing(rt, contact_id)
     deals = store.deals.by_contact(contact_id)
-    consents = getattr(store, "consents", None)
     address: dict[str, Any] | None = None
     campaigns: list[dict[str, Any]] = []
     if contact.email:
@@ -385,7 +404,7 @@ def export(rt: Runtime, contact_id: str, now: datetime) -> dict[str, Any]:
         "deals": [_dump(d) for d in deals],
         "activities": [_dump(a) for a in store.activities.all_by_contact(contact_id)],
         "tasks": [_dump(t) for t in store.tasks.by_contact(contact_id)],
-        "consents": [_dump(e) for e in consents.by_contact(contact_id)] if consents is not None else [],
+        "consents": [_dump(e) for e in store.consents.by_contact(contact_id)],
         "address": address,
         "campaigns": campaigns,
         "workflows": {

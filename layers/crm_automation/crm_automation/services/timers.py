@@ -40,8 +40,15 @@ def sweep(rt: Runtime, now: datetime) -> int:
     return queued
 
 
-def fire(rt: Runtime, timer_id: str, now: datetime) -> str:
-    """Fire one timer. Re-delivery is harmless: a timer that is no longer pending does nothing."""
+# firers that work in steps and stop before the invocation's time runs out: they also get `time_left`
+BUDGETED: dict[str, Callable[[Runtime, Timer, datetime, Callable[[], float] | None], str]] = {
+    ERASURE_FINISH: privacy.fire_finish,
+}
+
+
+def fire(rt: Runtime, timer_id: str, now: datetime, time_left: Callable[[], float] | None = None) -> str:
+    """Fire one timer. Re-delivery is harmless: a timer that is no longer pending does nothing. `time_left`: the
+    seconds the invocation has left (given to the firers that work in steps)."""
     timer = rt.store.flows.get_timer(timer_id)
     if timer is None:
         logger.warning("Timer not found", extra={"timer_id": timer_id})
@@ -50,6 +57,8 @@ def fire(rt: Runtime, timer_id: str, now: datetime) -> str:
         return f"already {timer.state}"
     if timer.due_at > now:
         return "not yet due"  # stays pending and indexed; a later sweep picks it up
+    if timer.kind in BUDGETED:
+        return BUDGETED[timer.kind](rt, timer, now, time_left)
     firer = FIRERS.get(timer.kind)
     if firer is None:
         raise ValueError(f"no service fires timers of kind {timer.kind!r}")
