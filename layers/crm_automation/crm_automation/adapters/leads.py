@@ -14,7 +14,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from crm_automation.adapters.dynamodb import Store, _item, _translate, fmt_time
+from crm_automation.adapters.dynamodb import Store, _item, _put, _translate, fmt_time
 from crm_automation.domain.leads import Conversation
 
 CAPTURE_TTL_SECONDS = 400 * 86400  # replays come within minutes; a year of markers is plenty
@@ -67,11 +67,4 @@ class LeadsRepo:
         stored = conversation.model_copy(update={"version": conversation.version + 1})
         item = _item(stored) | self._conversation_key(conversation.conversation_id) | {
             "expires_at": int(now.timestamp()) + CONVERSATION_TTL_SECONDS}
-        put: dict[str, Any] = {"TableName": self.table, "Item": item}
-        if conversation.version == 0:
-            put["ConditionExpression"] = "attribute_not_exists(pk)"
-        else:
-            put["ConditionExpression"] = "#v = :v"
-            put["ExpressionAttributeNames"] = {"#v": "version"}
-            put["ExpressionAttributeValues"] = {":v": conversation.version}
-        return {"Put": put}
+        return _put(self.table, item, "pk", conversation.version or None)
