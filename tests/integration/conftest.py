@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -11,7 +12,7 @@ import boto3
 import pytest
 from boto3.dynamodb.types import TypeSerializer
 
-from crm_automation.adapters.dynamodb import Store
+from crm_automation.adapters.dynamodb import FlowsRepo, Store
 from crm_automation.adapters.ses import Mailer
 from crm_automation.adapters.sqs import Queue
 from crm_automation.services.runtime import Runtime
@@ -100,3 +101,22 @@ def stream_record(cloud: LocalCloud, table: str, key: str, new: dict[str, Any] |
 def stream_insert_event(cloud: LocalCloud, item: dict[str, Any], sequence: str) -> dict[str, Any]:
     """A DynamoDB stream event exactly as Lambda delivers one INSERT of `item` to the activity processor."""
     return {"Records": [stream_record(cloud, "ActivitiesTable", "activity_id", item, sequence)]}
+
+
+@contextmanager
+def dying_after_ses_send() -> Iterator[None]:
+    """The block's function dies right after SES accepted a message, before the send ledger recorded it (the
+    crash every exactly-once e-mail path must survive). The block must raise that crash."""
+    original = FlowsRepo.ledger_set_op
+
+    def die_after_send(self, send_key, state, when, message_id=None):  # noqa: ANN001, ANN202
+        if state == "sent":
+            raise RuntimeError("Lambda timed out after SES send")
+        return original(self, send_key, state, when, message_id)
+
+    FlowsRepo.ledger_set_op = die_after_send  # type: ignore[method-assign]
+    try:
+        with pytest.raises(RuntimeError, match="after SES send"):
+            yield
+    finally:
+        FlowsRepo.ledger_set_op = original  # type: ignore[method-assign]

@@ -13,13 +13,12 @@ from typing import Any
 
 import pytest
 
-from crm_automation.adapters.dynamodb import FlowsRepo
 from crm_automation.domain.addresses import AddressReason, address_key
 from crm_automation.domain.consent import ConsentEntry
 from crm_automation.errors import TransientError
 from crm_automation.services import campaigns, consent
 from crm_local import LocalCloud
-from tests.integration.conftest import PUBLIC_URL, ROOT, runtime_for, stream_record, table_items
+from tests.integration.conftest import PUBLIC_URL, ROOT, dying_after_ses_send, runtime_for, stream_record, table_items
 
 MONDAY_0900 = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)  # Monday 09:00 Prague
 FORM = {"granted": True, "double_opt_in": True, "source": "form:kontakt", "text_version": "souhlas-v3",
@@ -173,7 +172,7 @@ def test_the_pending_entry_delivered_twice_sends_one_email(ccloud):
     assert [e["state"] for e in ledger(ccloud, "dup")] == ["pending", "pending"]
 
 
-def test_a_crash_between_sending_and_recording_never_sends_twice(ccloud, monkeypatch):
+def test_a_crash_between_sending_and_recording_never_sends_twice(ccloud):
     new_contact(ccloud, "crash")
     rt = rt_of(ccloud)
     # Given a pending request written without its stream being delivered yet
@@ -186,17 +185,8 @@ def test_a_crash_between_sending_and_recording_never_sends_twice(ccloud, monkeyp
     crm._save(rt, current, updated, ccloud.clock.now(), extra=ops)
     entry = next(e for e in rt.store.consents.by_contact("crash") if e.state == "pending")
     # And the mailer dies right after SES accepted the message, before anything was recorded
-    original = FlowsRepo.ledger_set_op
-
-    def die_after_send(self, send_key, state, when, message_id=None):
-        if state == "sent":
-            raise RuntimeError("Lambda timed out after SES send")
-        return original(self, send_key, state, when, message_id)
-
-    monkeypatch.setattr(FlowsRepo, "ledger_set_op", die_after_send)
-    with pytest.raises(RuntimeError):
+    with dying_after_ses_send():
         consent.send_confirmation(rt, entry, ccloud.clock.now())
-    monkeypatch.setattr(FlowsRepo, "ledger_set_op", original)
     assert len(doi_messages(ccloud)) == 1
     # When the record is retried while the first attempt might still be running: it backs off
     with pytest.raises(TransientError):

@@ -12,12 +12,11 @@ from typing import Any
 
 import pytest
 
-from crm_automation.adapters.dynamodb import FlowsRepo
 from crm_automation.errors import TransientError
 from crm_automation.services import deal_reactivation, timers
 from crm_local import LocalCloud
 
-from .conftest import ROOT, START, add_contact, runtime_for, stream_record, table_items
+from .conftest import ROOT, START, add_contact, dying_after_ses_send, runtime_for, stream_record, table_items
 
 OWNERS = {"petr.svoboda": {"name": "Petr Svoboda", "email": "petr.svoboda@example.cz"}}
 SWEEP = timedelta(minutes=16)  # the next 15-minute sweep has run
@@ -190,22 +189,13 @@ def test_retried_timers_send_once_and_create_one_task(cloud) -> None:
     assert len(cloud.mail_messages) == 1 and len(_tasks(cloud, deal_id)) == 1
 
 
-def test_a_crash_between_sending_and_recording_does_not_send_again(cloud, monkeypatch) -> None:
+def test_a_crash_between_sending_and_recording_does_not_send_again(cloud) -> None:
     deal_id = _deal(cloud)
     _postpone(cloud, deal_id)
     rt = runtime_for(cloud)
     send_id = _deal_state(cloud, deal_id)["reactivation"]["send_timer_id"]
-    original = FlowsRepo.ledger_set_op
-
-    def die_after_send(self, send_key, state, when, message_id=None):
-        if state == "sent":
-            raise RuntimeError("Lambda timed out after SES send")
-        return original(self, send_key, state, when, message_id)
-
-    monkeypatch.setattr(FlowsRepo, "ledger_set_op", die_after_send)
-    with pytest.raises(RuntimeError):
+    with dying_after_ses_send():
         timers.fire(rt, send_id, cloud.clock.now())
-    monkeypatch.setattr(FlowsRepo, "ledger_set_op", original)
     with pytest.raises(TransientError):  # redelivered while the first attempt might still run: backs off
         timers.fire(rt, send_id, cloud.clock.now() + timedelta(seconds=30))
     assert timers.fire(rt, send_id, cloud.clock.now() + timedelta(minutes=3)) == "e-mail unknown, waiting"

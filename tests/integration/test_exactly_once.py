@@ -10,12 +10,12 @@ import json
 from datetime import timedelta
 from decimal import Decimal
 
-from crm_automation.adapters.dynamodb import FlowsRepo, Store
+from crm_automation.adapters.dynamodb import Store
 from crm_automation.errors import TransientError
 from crm_automation.services import activities as activities_service
 from crm_automation.services import timers
 
-from .conftest import FIRST_SCAN, add_contact, runtime_for, stream_insert_event, table_items
+from .conftest import FIRST_SCAN, add_contact, dying_after_ses_send, runtime_for, stream_insert_event, table_items
 
 TAG = "Neaktivní 6m+"
 
@@ -111,23 +111,12 @@ def _due_followup(cloud, key: str):
     return runtime_for(cloud), timer_id
 
 
-def test_the_worker_dying_between_sending_and_recording_does_not_send_again(cloud, monkeypatch) -> None:
+def test_the_worker_dying_between_sending_and_recording_does_not_send_again(cloud) -> None:
     # Given an enrolment whose follow-up is due
     rt, timer_id = _due_followup(cloud, "crash")
     # And the function dies right after SES accepted the message, before anything was recorded
-    original = FlowsRepo.ledger_set_op
-
-    def die_after_send(self, send_key, state, when, message_id=None):
-        if state == "sent":
-            raise RuntimeError("Lambda timed out after SES send")
-        return original(self, send_key, state, when, message_id)
-
-    monkeypatch.setattr(FlowsRepo, "ledger_set_op", die_after_send)
-    try:
+    with dying_after_ses_send():
         timers.fire(rt, timer_id, cloud.clock.now())
-    except RuntimeError:
-        pass
-    monkeypatch.setattr(FlowsRepo, "ledger_set_op", original)
     assert len(cloud.mail_messages) == 1
     # When the message is redelivered while the first attempt might still be running: it backs off
     try:
