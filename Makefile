@@ -14,7 +14,7 @@ PY313_PREFIX := $(shell command -v pyenv >/dev/null 2>&1 && pyenv versions --bar
 SAM_PATH := $(if $(PY313_PREFIX),$(PY313_PREFIX)/bin:,)$(PATH)
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: help demo local test unit sam-check bench fuzz clean
+.PHONY: help demo local test unit sam-check bench fuzz clean chromium
 
 help:
 	@echo "make demo   - run the workflows on the local emulation with the bundled Czech sample CRM"
@@ -40,7 +40,18 @@ demo: $(VENV)/.stamp
 local: $(VENV)/.stamp
 	$(PY) -m crm_local serve
 
-unit: $(VENV)/.stamp
+# The HTML report's browser test drives the system Chromium through Playwright (no `playwright install`).
+# CI runs as root; elsewhere install it once by hand: sudo apt-get install -y chromium
+CHROMIUM := /usr/bin/chromium
+
+chromium:
+	@if [ ! -x $(CHROMIUM) ]; then \
+		echo "Installing Chromium for the HTML report's browser test (apt-get install chromium)"; \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y chromium \
+		|| { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium; }; \
+	fi
+
+unit: $(VENV)/.stamp chromium
 	$(PY) -m pytest -q
 
 test: unit sam-check

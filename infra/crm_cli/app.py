@@ -5,6 +5,9 @@
     crm campaigns show ID | preview ID | launch ID | watch ID | pause ID | resume ID
     crm suppressions import unsubscribed.csv
     crm import contacts veletrh.csv --source "Veletrh 2026" [--dry-run] [--allow-without-consent]
+    crm report loss-reasons --from 2026-01 --to 2026-06 --by owner
+    crm report retention --period 2026-Q2 | workflows | campaigns
+    crm report html --out out/report.html  # one self-contained HTML file with charts
     crm --json campaigns show ID          # raw JSON for scripts
     crm --api https://abc.execute-api.eu-central-1.amazonaws.com campaigns list   # SigV4 (AWS credentials)
 
@@ -50,6 +53,7 @@ from crm_cli.render import (
     sample_panel,
     summary_line,
 )
+from crm_cli.report_tables import campaigns_report, loss_reasons_report, retention_report, workflows_report
 from crm_cli.suppressions import SUPPRESSION_REASONS, ImportResult, import_rows, read_csv
 
 __all__ = ["app", "main"]
@@ -112,6 +116,9 @@ app.add_typer(campaigns_app, name="campaigns")
 app.add_typer(suppressions_app, name="suppressions")
 import_app = typer.Typer(help="Import lists: contacts from a CSV, with a report by line.", no_args_is_help=True)
 app.add_typer(import_app, name="import")
+report_app = typer.Typer(help="Reports: loss reasons, retention, workflow and campaign results (tables, JSON, HTML).",
+                         no_args_is_help=True)
+app.add_typer(report_app, name="report")
 
 
 def _version(value: bool) -> None:
@@ -572,6 +579,121 @@ def import_contacts(
             state.say("import_dry_hint", style="dim")
     if result["counts"]["invalid"]:
         raise typer.Exit(1)
+
+
+# --- reports --------------------------------------------------------------------------------------------------
+
+_MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
+_PERIOD = re.compile(r"^(\d{4}(-Q[1-4]|-(0[1-9]|1[0-2]))?|all)$", re.IGNORECASE)
+
+
+def _check_month(value: str | None) -> str | None:
+    if value is not None and not _MONTH.match(value):
+        raise typer.BadParameter(f"{value!r} is not a month YYYY-MM, e.g. 2026-03")
+    return value
+
+
+def _check_period(value: str | None) -> str | None:
+    if value is not None and not _PERIOD.match(value):
+        raise typer.BadParameter(f"{value!r} is not a period: 2026, 2026-Q2, 2026-06 or all")
+    return value if value is None else ("all" if value.lower() == "all" else value.upper())
+
+
+class LossBy(str, Enum):
+    industry = "industry"
+    owner = "owner"
+    product = "product"
+    month = "month"
+    none = "none"
+
+
+MonthFrom = Annotated[str | None, typer.Option(
+    "--from", callback=_check_month, show_default=False, help="first month YYYY-MM [default: 11 months before --to]",
+)]
+MonthTo = Annotated[str | None, typer.Option(
+    "--to", callback=_check_month, show_default=False, help="last month YYYY-MM [default: this month]",
+)]
+Period = Annotated[str | None, typer.Option(
+    "--period", callback=_check_period, show_default=False,
+    help="2026 (year), 2026-Q2 (quarter), 2026-06 (month) or all [default: this year]",
+)]
+
+
+@report_app.command("loss-reasons")
+def report_loss_reasons(
+    ctx: typer.Context,
+    month_from: MonthFrom = None,
+    month_to: MonthTo = None,
+    by: Annotated[LossBy, typer.Option("--by", help="segment the reasons by")] = LossBy.industry,
+    owner: Annotated[str | None, typer.Option("--owner", show_default=False, help="only this owner's deals")] = None,
+    industry: Annotated[str | None, typer.Option("--industry", show_default=False, help="only this industry")] = None,
+    product: Annotated[str | None, typer.Option("--product", show_default=False, help="only this product")] = None,
+) -> None:
+    """Why deals are lost: share of lost deals by reason (count, value), overall and per segment."""
+    state = _state(ctx)
+    report = state.client.report_loss_reasons(month_from=month_from, month_to=month_to, by=by.value, owner=owner,
+                                              industry=industry, product=product)
+    if state.json:
+        state.dump(report)
+        return
+    state.console.print(loss_reasons_report(report, state.lang))
+
+
+@report_app.command("retention")
+def report_retention(ctx: typer.Context, period: Period = None) -> None:
+    """Customer retention: repeat and retention rate, average order of one-time vs returning customers, groups."""
+    state = _state(ctx)
+    report = state.client.report_retention(period=period)
+    if state.json:
+        state.dump(report)
+        return
+    state.console.print(retention_report(report, state.lang))
+
+
+@report_app.command("workflows")
+def report_workflows(ctx: typer.Context, month_from: MonthFrom = None, month_to: MonthTo = None) -> None:
+    """Workflow results: contacts enrolled, tasks, e-mails, reactions and new deals per workflow."""
+    state = _state(ctx)
+    report = state.client.report_workflows(month_from=month_from, month_to=month_to)
+    if state.json:
+        state.dump(report)
+        return
+    state.console.print(workflows_report(report, state.lang))
+
+
+@report_app.command("campaigns")
+def report_campaigns(ctx: typer.Context, month_from: MonthFrom = None, month_to: MonthTo = None) -> None:
+    """Campaign results: sent, delivered, opened, clicked, bounced, complaints, unsubscribed, suppressed by reason."""
+    state = _state(ctx)
+    report = state.client.report_campaigns(month_from=month_from, month_to=month_to)
+    if state.json:
+        state.dump(report)
+        return
+    state.console.print(campaigns_report(report, state.lang))
+
+
+@report_app.command("html")
+def report_html(
+    ctx: typer.Context,
+    month_from: MonthFrom = None,
+    month_to: MonthTo = None,
+    period: Period = None,
+    out: Annotated[Path, typer.Option("--out", dir_okay=False, help="the HTML file to write")] = Path(
+        "out/report.html"),
+    lang: Annotated[Lang | None, typer.Option(
+        "--lang", show_default=False, help="language of the report [default: the global --lang]",
+    )] = None,
+) -> None:
+    """All four reports in ONE self-contained HTML file with charts (opens offline, prints well)."""
+    from crm_cli.report_html import write_report
+
+    state = _state(ctx)
+    locale = lang.value if lang else state.lang
+    path = write_report(state.client, out, month_from=month_from, month_to=month_to, period=period, locale=locale)
+    if state.json:
+        state.dump({"path": str(path)})
+        return
+    state.console.print(Text(t(locale, "report_written", path=path), style="green"))
 
 
 def main() -> None:

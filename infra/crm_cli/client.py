@@ -293,3 +293,32 @@ class CrmClient:
             query["owner"] = owner
         return self.request("POST", f"/imports/contacts?{urlencode(query)}", raw=csv_text.encode("utf-8"),
                             content_type="text/csv; charset=utf-8")
+
+    # --- reports ----------------------------------------------------------------------------------------------
+
+    def _report(self, name: str, **params: str | None) -> dict[str, Any]:
+        query = {k: v for k, v in params.items() if v is not None}
+        suffix = f"?{urlencode(query)}" if query else ""
+        answer = self.request("GET", f"/reports/{name}{suffix}")
+        if not isinstance(answer, dict):
+            raise CrmError(f"The API at {self.base_url} answered GET /reports/{name} with no report")
+        return answer
+
+    def report_loss_reasons(self, *, month_from: str | None = None, month_to: str | None = None,
+                            by: str | None = None, owner: str | None = None, industry: str | None = None,
+                            product: str | None = None) -> dict[str, Any]:
+        """``GET /reports/loss-reasons``: lost deals by reason, overall and per segment (``by``)."""
+        return self._report("loss-reasons", **{"from": month_from, "to": month_to}, by=by, owner=owner,
+                            industry=industry, product=product)
+
+    def report_retention(self, *, period: str | None = None) -> dict[str, Any]:
+        """``GET /reports/retention``: customers and revenue by number of orders in a year/quarter/month/all."""
+        return self._report("retention", period=period)
+
+    def report_workflows(self, *, month_from: str | None = None, month_to: str | None = None) -> dict[str, Any]:
+        """``GET /reports/workflows``: enrolments, tasks, e-mails, reactions and new deals per workflow."""
+        return self._report("workflows", **{"from": month_from, "to": month_to})
+
+    def report_campaigns(self, *, month_from: str | None = None, month_to: str | None = None) -> dict[str, Any]:
+        """``GET /reports/campaigns``: the funnel of every campaign created in the period, with totals."""
+        return self._report("campaigns", **{"from": month_from, "to": month_to})

@@ -22,6 +22,14 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 CREATED_AT = "2026-03-02T08:00:00+00:00"
 
 
+def _fixture_reports() -> dict[str, Any]:
+    from tests.cli import report_data
+
+    return {"loss-reasons": {by: report_data.loss_reasons(by) for by in ("industry", "owner", "product", "none")},
+            "retention": report_data.RETENTION, "workflows": report_data.WORKFLOWS,
+            "campaigns": report_data.CAMPAIGNS}
+
+
 @dataclass
 class Recorded:
     method: str
@@ -48,6 +56,8 @@ class FakeApi:
     imported: dict[str, str] = field(default_factory=dict)
     captures: set[tuple[str, int, str]] = field(default_factory=set)
     import_rows_per_answer: int | None = None
+    # GET /reports/<name>: the data of tests.cli.report_data (loss-reasons by ``by``), replaceable per test
+    reports: dict[str, Any] = field(default_factory=lambda: _fixture_reports())
     _server: ThreadingHTTPServer | None = None
 
     # --- lifecycle ------------------------------------------------------------------------------------------
@@ -132,6 +142,8 @@ class FakeApi:
             return self._suppress(req.body)
         if req.path == "/imports/contacts" and req.method == "POST":
             return self._import_contacts(req)
+        if req.path.startswith("/reports/") and req.method == "GET":
+            return self._report(req.path.removeprefix("/reports/"), req.query)
         match = re.fullmatch(r"/campaigns/([^/]+)(?:/(preview|launch|pause|resume))?", req.path)
         if not match:
             return 404, {"message": "Not Found"}
@@ -145,6 +157,23 @@ class FakeApi:
         if req.method != "POST":
             return 405, {"message": "Method Not Allowed"}
         return getattr(self, f"_{action}")(campaign, req.body)
+
+    def _report(self, name: str, query: dict[str, str]) -> tuple[int, Any]:
+        """The contract's checks of ``from``/``to``/``by`` (400 with a message), then the stored answer."""
+        if name not in self.reports:
+            return 404, {"message": "Not Found"}
+        for key in ("from", "to"):
+            if key in query and not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", query[key]):
+                return 400, {"message": f"{key} must be a month YYYY-MM, got {query[key]!r}"}
+        if query.get("from", "") > query.get("to", "9999-12"):
+            return 400, {"message": f"from {query['from']} is after to {query['to']}"}
+        answer = self.reports[name]
+        if name == "loss-reasons":
+            by = query.get("by", "industry")
+            if by not in answer:
+                return 400, {"message": f"by must be one of industry, owner, product, month, none; got {by!r}"}
+            answer = answer[by]
+        return 200, answer
 
     def _list(self) -> tuple[int, Any]:
         return 200, {"campaigns": list(self.campaigns.values())}
