@@ -7,7 +7,9 @@ O(table size + stream length) and a run of the demo or a benchmark grows quadrat
 not finish loading in ten minutes). Here the snapshot copies only what a transaction can change: the item map
 (shallowly), deep copies of the items the transaction names by key (moto's updates mutate an item in place), and
 the stream shard's record list (a cancelled transaction must leave no stream records, as in DynamoDB). Rolling
-back to it restores exactly the state before the transaction.
+back to it restores exactly the state before the transaction. Writes (transactions, puts, updates, deletes) are
+serialised: a rollback puts the snapshot in place, so a write committed by another request thread in between
+would otherwise be lost, which DynamoDB never does (concurrent writers, e.g. racing purchases, rely on it).
 
 **SNS: notifications stamped on the emulation's clock, with a real unsubscribe URL.** moto already delivers a
 ``Publish`` to subscribed SQS queues in SNS's envelope (``Type``, ``MessageId``, ``TopicArn``, ``Message``,
@@ -247,6 +249,17 @@ def _install_sns() -> None:
 # ------------------------------------------------------------------------------------------------ install
 
 
+_write_lock = threading.RLock()
+
+
+def _serialised(real: Callable[..., Any]) -> Callable[..., Any]:
+    def write(self: Any, *args: Any, **kwargs: Any) -> Any:
+        with _write_lock:
+            return real(self, *args, **kwargs)
+
+    return write
+
+
 def install() -> None:
     """Idempotent; affects only moto's backends in this process (the emulation's in-process server)."""
     global _installed
@@ -259,12 +272,35 @@ def install() -> None:
     real = models.DynamoDBBackend.transact_write_items
 
     def transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> None:
+        with _write_lock:
+            return _transact(self, transact_items)
+
+    def _transact(self: Any, transact_items: list[dict[str, Any]]) -> None:
         _state.keys = _keys_by_table(self, transact_items)
+        names = {next(iter(entry.values())).get("TableName") for entry in transact_items}
+        shards = {name: (table.stream_shard, len(table.stream_shard.items)) for name, table in self.tables.items()
+                  if name in names and table.stream_shard is not None}
         try:
             return real(self, transact_items)
+        except Exception:
+            # A cancelled transaction rolls back to the snapshot, whose stream shard is a copy; but the stream
+            # consumers' shard iterators hold the live shard object: put it back (minus the cancelled records),
+            # or every record written afterwards would go to a shard nobody reads.
+            for name, (shard, length) in shards.items():
+                table = self.tables.get(name)
+                if table is not None and table.stream_shard is not shard:
+                    del shard.items[length:]
+                    shard.table = table
+                    table.stream_shard = shard
+            raise
         finally:
             _state.keys = None
 
     models.copy = _CopyProxy()  # type: ignore[assignment]
     models.DynamoDBBackend.transact_write_items = transact_write_items  # type: ignore[method-assign]
+    # moto rolls a cancelled transaction back by putting its snapshot of the tables in place: a write another
+    # request thread of the server committed meanwhile would be lost (and one made to the replaced table object
+    # too). DynamoDB never loses a committed write, so writes are serialised here, as they are in effect per item.
+    for name in ("put_item", "update_item", "delete_item", "batch_write_item"):
+        setattr(models.DynamoDBBackend, name, _serialised(getattr(models.DynamoDBBackend, name)))
     _installed = True

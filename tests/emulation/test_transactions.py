@@ -78,3 +78,24 @@ def test_a_cancelled_transaction_leaves_items_and_stream_untouched(cloud, range_
                     "ExpressionAttributeValues": {":two": {"N": "2"}}}}])
     assert client.get_item(TableName=name, Key=key)["Item"]["n"] == {"N": "2"}
     assert _stream_length(cloud, name) == before + 1
+
+
+def test_a_shard_iterator_taken_before_a_cancelled_transaction_still_sees_later_records(cloud) -> None:
+    # Stream consumers hold one shard iterator for the whole run: a rollback must not leave them reading a copy
+    name = "tx-iterator"
+    client = _table(cloud, name, range_key=False)
+    client.put_item(TableName=name, Item={"pk": {"S": "a"}, "n": {"N": "1"}})
+    streams = cloud.client("dynamodbstreams")
+    arn = client.describe_table(TableName=name)["Table"]["LatestStreamArn"]
+    shard = streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"][0]["ShardId"]
+    iterator = streams.get_shard_iterator(StreamArn=arn, ShardId=shard, ShardIteratorType="LATEST")["ShardIterator"]
+
+    with pytest.raises(ClientError, match="TransactionCanceled"):
+        client.transact_write_items(TransactItems=[
+            {"Put": {"TableName": name, "Item": {"pk": {"S": "new"}}}},
+            {"ConditionCheck": {"TableName": name, "Key": {"pk": {"S": "a"}}, "ConditionExpression": "n = :two",
+                                "ExpressionAttributeValues": {":two": {"N": "2"}}}}])
+    client.put_item(TableName=name, Item={"pk": {"S": "b"}})
+
+    records = streams.get_records(ShardIterator=iterator)["Records"]
+    assert [r["dynamodb"]["Keys"]["pk"]["S"] for r in records] == ["b"]  # the cancelled put left no record

@@ -47,7 +47,7 @@ def runtime_for(cloud: LocalCloud, **settings_overrides: Any) -> Runtime:
         flows_table=cloud.physical_name("FlowsTable"), timer_queue_url=cloud.ref("TimerQueue"),
         sender_email="obchod@example.cz",
         campaigns_table=cloud.physical_name("CampaignsTable"), addresses_table=cloud.physical_name("AddressesTable"),
-        consents_table=cloud.physical_name("ConsentsTable"),
+        consents_table=cloud.physical_name("ConsentsTable"), reports_table=cloud.physical_name("ReportsTable"),
         campaign_plan_queue_url=cloud.ref("CampaignPlanQueue"), campaign_send_queue_url=cloud.ref("CampaignSendQueue"),
         signing_secret=signing_secret(cloud), public_base_url=PUBLIC_URL,
         ses_configuration_set=cloud.ref("EmailConfigurationSet"),

@@ -107,6 +107,7 @@ class Settings(BaseSettings):
     campaigns_table: str = "campaigns"
     addresses_table: str = "addresses"
     consents_table: str = "consents"  # the consent ledger (append-only)
+    reports_table: str = "reports"  # report aggregates (running totals kept from the streams)
     campaign_plan_queue_url: str = ""
     campaign_send_queue_url: str = ""
     timer_queue_url: str = ""
@@ -135,6 +136,14 @@ class Settings(BaseSettings):
     send_batch_size: int = Field(49, ge=1, le=49, description="Recipients reserved per transaction (2 items each)")
     send_reconcile_minutes: int = Field(15, ge=1, description="Wait for SES Send events before re-sending after a crash")
     sender_lease_seconds: int = Field(360, ge=30)
+
+    # reports
+    report_industry_field: str = Field("industry", min_length=1, max_length=100,
+                                       description="The contact's company field a deal's industry is read from "
+                                                   "(company_fields.<name>, else custom_fields.<name>)")
+    report_attribution_days: int = Field(90, ge=1, le=730,
+                                         description="A deal created this many days after a workflow enrolled its "
+                                                     "contact counts as that workflow's new deal")
 
     # language and calendar
     locale: Literal["cs", "en"] = "cs"

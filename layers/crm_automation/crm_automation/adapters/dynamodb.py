@@ -118,6 +118,9 @@ class Store:
         from crm_automation.adapters.consents import ConsentsRepo
 
         self.consents = ConsentsRepo(self, settings.consents_table)
+        from crm_automation.adapters.reports import ReportsRepo
+
+        self.reports = ReportsRepo(self, settings.reports_table)
 
     def transact(self, operations: list[dict[str, Any]]) -> None:
         try:
@@ -320,17 +323,22 @@ class ActivitiesRepo:
         except ClientError as error:
             raise _translate(error) from error
 
-    def mark_applied_op(self, activity_id: str, when: datetime) -> dict[str, Any]:
-        """Part of the transaction that applies an activity to its contact: succeeds once per activity."""
-        return {
-            "Update": {
-                "TableName": self.table,
-                "Key": {"activity_id": activity_id},
-                "UpdateExpression": "SET applied_at = :t",
-                "ConditionExpression": "attribute_exists(activity_id) AND attribute_not_exists(applied_at)",
-                "ExpressionAttributeValues": {":t": fmt_time(when)},
-            }
+    def mark_applied_op(self, activity_id: str, when: datetime, reactions: list[dict[str, str]] | None = None,
+                        reaction_flows: str | None = None) -> dict[str, Any]:
+        """Part of the transaction that applies an activity to its contact: succeeds once per activity. With
+        `reactions` (the workflow waits the activity ended) it also stamps them and `reaction_flows` (the workflows,
+        space-joined: what the report aggregator's stream filter looks for)."""
+        update: dict[str, Any] = {
+            "TableName": self.table,
+            "Key": {"activity_id": activity_id},
+            "UpdateExpression": "SET applied_at = :t",
+            "ConditionExpression": "attribute_exists(activity_id) AND attribute_not_exists(applied_at)",
+            "ExpressionAttributeValues": {":t": fmt_time(when)},
         }
+        if reactions:
+            update["UpdateExpression"] = "SET applied_at = :t, reactions = :r, reaction_flows = :f"
+            update["ExpressionAttributeValues"] |= {":r": reactions, ":f": reaction_flows or ""}
+        return {"Update": update}
 
     def by_contact_since(self, contact_id: str, since: datetime, kinds: frozenset[str], limit: int = 200) -> list[Activity]:
         """A contact's activities of `kinds` since `since`, newest first (the key range reads only that period)."""
@@ -405,6 +413,16 @@ class TasksRepo:
         items = self.store.query(TableName=self.table, IndexName="ByContact",
                                  KeyConditionExpression=Key("contact_id").eq(contact_id))
         return [Task.model_validate(i) for i in items]
+
+    def by_workflow(self, workflow: str, start: datetime, end: datetime) -> list[dict[str, Any]]:
+        """The tasks a workflow created between `start` and `end` (both inclusive), from the sparse ByWorkflow index
+        (all pages): `task_id`, `created_at`, and `status`, `completed_at`, `kind` as they are now."""
+        items = self.store.query(
+            TableName=self.table, IndexName="ByWorkflow",
+            KeyConditionExpression=Key("workflow").eq(workflow) & Key("created_at").between(fmt_time(start),
+                                                                                             fmt_time(end)))
+        return [{name: item.get(name) for name in ("task_id", "created_at", "status", "completed_at", "kind")}
+                for item in items]
 
 
 class FlowsRepo:

@@ -277,6 +277,31 @@ class DealReactivation(BaseModel):
     ended_at: UtcDatetime | None = None
 
 
+class Attribution(BaseModel):
+    """The workflow enrolment a new deal is credited to (reports: "new deals" of a workflow)."""
+
+    workflow: str  # "inactivity" or "deal_reactivation"
+    enrolment_id: str
+    started_at: UtcDatetime
+
+
+CLOSED_DEAL_STATUSES = frozenset({DealStatus.WON, DealStatus.LOST})
+
+
+def closed_at_after(before: Deal | None, after: Deal, now: datetime) -> datetime | None:
+    """When the deal was closed (won or lost), as it must be stored after a write; None while it is not closed.
+    Set to `now` when the status becomes won/lost from another status (a new deal already won/lost: the given
+    closed_at, else its created_at); kept while it stays closed (a deal closed before closed_at existed gets the
+    time of its last write, so its month does not move with every later edit); cleared when it leaves won/lost."""
+    if after.status not in CLOSED_DEAL_STATUSES:
+        return None
+    if before is None:
+        return after.closed_at or after.created_at
+    if before.status != after.status:
+        return now
+    return before.closed_at or before.updated_at
+
+
 class Deal(BaseModel):
     deal_id: str
     contact_id: str
@@ -286,6 +311,10 @@ class Deal(BaseModel):
     currency: str = "CZK"
     status: DealStatus = DealStatus.OPEN
     loss_reason: str | None = None  # "Důvod ztráty"
+    product: str | None = None  # "Produkt"
+    closed_at: UtcDatetime | None = None  # when it became won / lost (see closed_at_after); None while not closed
+    industry: str | None = None  # the contact's industry when the deal was last written (a snapshot for reports)
+    attribution: Attribution | None = None  # the workflow enrolment that brought the deal (set on create only)
     last_activity_at: UtcDatetime
     reactivation: DealReactivation | None = None  # the latest pass through the reactivation flow
     reactivation_history: list[DealReactivation] = Field(default_factory=list)  # earlier ones, oldest first

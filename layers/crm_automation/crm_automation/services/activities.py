@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import datetime
 
-from crm_automation.domain import deal_reactivation
+from crm_automation.domain import deal_reactivation, reports
 from crm_automation.domain.inactivity import apply_activity
 from crm_automation.domain.models import Activity, Contact, Deal
 from crm_automation.errors import ConcurrentWriteError, NotFoundError
@@ -44,7 +44,9 @@ def apply(rt: Runtime, activity: Activity, now: datetime) -> str:
     # the activity's lead-score points, and a qualification's task for the owner, in this same transaction
     changed, scoring_ops = lead_scoring.scored(rt, effect.contact, now, activity)
     effect = replace(effect, contact=changed)
-    operations = [store.activities.mark_applied_op(activity.activity_id, now), *scoring_ops]
+    operations = [*scoring_ops]
+    # the waits this activity ended, stamped on it in this transaction (the report aggregator counts reactions)
+    reactions = [r for r in [reports.inactivity_reaction(contact, effect.left_flow)] if r is not None]
     if not _same(effect.contact, contact):
         operations.append(store.contacts.save_op(effect.contact))
         # a bounce logged in the CRM marks the address too, for every contact with it and any re-import
@@ -59,6 +61,8 @@ def apply(rt: Runtime, activity: Activity, now: datetime) -> str:
         ending = deal_reactivation.reaction(changed, activity, now)  # the client reacted: the wait is over
         if ending is not None:
             changed = ending.deal
+            if (reacted := reports.deal_reaction(changed)) is not None:
+                reactions.append(reacted)
             if activity.occurred_at > changed.last_activity_at:  # the reaction is about this deal: it is alive
                 changed = changed.model_copy(update={"last_activity_at": activity.occurred_at})
             if ending.cancel_timer_id:
@@ -66,6 +70,8 @@ def apply(rt: Runtime, activity: Activity, now: datetime) -> str:
                                                            note="client reacted"))
         if changed is not deal:
             operations.append(store.deals.save_op(changed))
+    operations.insert(0, store.activities.mark_applied_op(
+        activity.activity_id, now, [r.item() for r in reactions] or None, reports.reaction_flows(reactions) or None))
     try:
         store.transact(operations)
     except ConcurrentWriteError:

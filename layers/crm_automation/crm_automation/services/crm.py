@@ -18,15 +18,17 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstra
 from crm_automation.domain import deal_reactivation
 from crm_automation.domain.escalation import WORKFLOW as ESCALATION
 from crm_automation.domain.escalation import normalise_satisfaction, rate
+from crm_automation.domain.reports import attribution_for, industry_of
 from crm_automation.domain.scoring import set_score
 from crm_automation.domain.models import (
-    DealBrief,
+    CLOSED_DEAL_STATUSES,
     INBOUND_KINDS,
     Activity,
     ActivityKind,
     Consent,
     Contact,
     Deal,
+    DealBrief,
     DealStatus,
     EmailStatus,
     Lifecycle,
@@ -34,6 +36,7 @@ from crm_automation.domain.models import (
     Task,
     TaskStatus,
     UtcDatetime,
+    closed_at_after,
 )
 from crm_automation.errors import ConcurrentWriteError, ConflictError, GoneError, InvalidRequestError, NotFoundError
 from crm_automation.services.runtime import Runtime
@@ -124,6 +127,9 @@ class DealIn(_In):
     currency: Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")] = "CZK"
     status: DealStatus = DealStatus.OPEN
     loss_reason: Label | None = None
+    product: Label | None = Field(None, description="\"Produkt\": what the deal is about (reports segment by it)")
+    closed_at: UtcDatetime | None = Field(None, description="When it was won or lost (imports; only with status "
+                                                            "won or lost); defaults to created_at")
     last_activity_at: UtcDatetime | None = None
     created_at: UtcDatetime | None = None
 
@@ -134,6 +140,7 @@ class DealPatch(_In):
     value: Decimal | None = Field(None, ge=0)
     status: DealStatus | None = None
     loss_reason: Label | None = None
+    product: Label | None = None
 
 
 class ActivityIn(_In):
@@ -296,7 +303,12 @@ def create_deal(rt: Runtime, data: DealIn, now: datetime) -> Deal:
     contact = rt.store.contacts.get(data.contact_id)
     if contact is None:
         raise InvalidRequestError(f"contact_id: contact {data.contact_id} does not exist")
+    if data.closed_at is not None and data.status not in CLOSED_DEAL_STATUSES:
+        raise InvalidRequestError("closed_at: only a deal with status won or lost has a closing time")
+    if data.closed_at is not None and data.closed_at > now:
+        raise InvalidRequestError("closed_at: a deal cannot be closed in the future")
     created = data.created_at or now
+    settings = rt.settings
     deal = Deal(
         deal_id=data.deal_id or _new_id("d"),
         owner=data.owner or contact.owner,
@@ -304,8 +316,14 @@ def create_deal(rt: Runtime, data: DealIn, now: datetime) -> Deal:
         last_activity_at=data.last_activity_at or created,
         created_at=created,
         updated_at=now,
+        industry=industry_of(contact, settings.report_industry_field),
         **data.model_dump(exclude={"deal_id", "owner", "last_activity_at", "created_at"}),
     )
+    others = [d for d in rt.store.deals.by_contact(contact.contact_id) if d.deal_id != deal.deal_id]
+    deal = deal.model_copy(update={
+        "closed_at": closed_at_after(None, deal, now),
+        # the workflow enrolment that brought the deal (reports: a workflow's new deals); set once, here
+        "attribution": attribution_for(contact, others, created, settings.report_attribution_days)})
     operations = [rt.store.deals.save_op(deal, new=True)]
     if (changed := _with_open_deal(contact, deal, now)) is not None:
         operations.append(rt.store.contacts.save_op(changed))
@@ -323,6 +341,11 @@ def get_deal(rt: Runtime, deal_id: str) -> Deal:
 def update_deal(rt: Runtime, deal_id: str, patch: DealPatch, now: datetime) -> Deal:
     deal = get_deal(rt, deal_id)
     updated = _patched(deal, patch.model_dump(exclude_unset=True), now)
+    contact = rt.store.contacts.get(deal.contact_id)
+    update: dict[str, object] = {"closed_at": closed_at_after(deal, updated, now)}
+    if contact is not None:  # the industry snapshot follows the contact (an erased contact: keep the last one)
+        update["industry"] = industry_of(contact, rt.settings.report_industry_field)
+    updated = updated.model_copy(update=update)
     operations = []
     ending = deal_reactivation.status_changed(deal, updated, now)  # a status change ends a reactivation wait
     if ending is not None:
@@ -331,7 +354,6 @@ def update_deal(rt: Runtime, deal_id: str, patch: DealPatch, now: datetime) -> D
             operations.append(rt.store.flows.timer_end_op(ending.cancel_timer_id, "cancelled", now,
                                                           note="deal status changed"))
     operations.append(rt.store.deals.save_op(updated))
-    contact = rt.store.contacts.get(deal.contact_id)
     if contact is not None and (changed := _with_open_deal(contact, updated, now)) is not None:
         operations.append(rt.store.contacts.save_op(changed))
     rt.store.transact(operations)
