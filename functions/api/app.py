@@ -1,4 +1,5 @@
-"""CRM HTTP API: contacts, deals, activities, tasks, and the OpenAPI document. Thin: validate, call a service."""
+"""CRM HTTP API: contacts, deals, activities, tasks, campaigns, reports, and the OpenAPI document. Thin: validate,
+call a service."""
 
 
 import base64
@@ -19,7 +20,7 @@ from crm_automation.domain.models import Contact, Deal, Task, TaskStatus
 from crm_automation.errors import (ConcurrentWriteError, ConflictError, GoneError, InvalidRequestError, NotFoundError,
                                    TransientError)
 from crm_automation.observability import logger, metrics, tracer
-from crm_automation.services import campaigns, consent, crm, imports, privacy, suppressions
+from crm_automation.services import campaigns, consent, crm, imports, privacy, reports, suppressions
 from crm_automation.services.runtime import Runtime
 
 PUBLIC_PATHS = {"/openapi.json"}
@@ -239,6 +240,64 @@ def resume_campaign(campaign_id: str):
 @app.post("/suppressions")
 def import_suppressions(body: suppressions.SuppressionImport):
     return _json(HTTPStatus.OK, suppressions.import_suppressions(rt, body, rt.clock.now()))
+
+
+# ---------------------------------------------------------------- reports
+# The parameters are checked by the service (400 naming the parameter), not by the schema: a month, a period or a
+# segment that cannot be used is a request problem like any other.
+def _from() -> Any:
+    return Query(alias="from", description="First month, YYYY-MM (Prague time); default: 11 months before `to`")
+
+
+def _to() -> Any:
+    return Query(alias="to", description="Last month, YYYY-MM; default: the current month. At most 36 months")
+
+
+_REPORT_RESPONSES: dict[int, dict[str, Any]] = {400: {"description": "A parameter that cannot be used (named)"}}
+
+
+@app.get("/reports/loss-reasons", responses=_REPORT_RESPONSES)
+def report_loss_reasons(
+    month_from: Annotated[str | None, _from()] = None,
+    month_to: Annotated[str | None, _to()] = None,
+    by: Annotated[str | None, Query(description="Segment: industry, owner, product, month or none (default)")] = None,
+    industry: Annotated[str | None, Query(description="Only deals of this industry")] = None,
+    owner: Annotated[str | None, Query(description="Only deals of this owner")] = None,
+    product: Annotated[str | None, Query(description="Only deals of this product")] = None,
+):
+    """Lost deals by reason: counts, shares and value per currency, overall and per segment, with the won deals
+    and the win rate, from the deals closed in the months (running totals, not a scan)."""
+    return _json(HTTPStatus.OK, reports.loss_reasons(rt, month_from, month_to, by,
+                                                     {"industry": industry, "owner": owner, "product": product}))
+
+
+@app.get("/reports/retention", responses=_REPORT_RESPONSES)
+def report_retention(
+    period: Annotated[str | None, Query(description="2026, 2026-Q2, 2026-06 or all; default: the current year")] = None,
+):
+    """Repeat purchases in the period: customers and revenue per number of orders, repeat and retention rate
+    (3 or more orders), average order value of one-time and returning customers, average gap between purchases."""
+    return _json(HTTPStatus.OK, reports.retention(rt, period))
+
+
+@app.get("/reports/workflows", responses=_REPORT_RESPONSES)
+def report_workflows(
+    month_from: Annotated[str | None, _from()] = None,
+    month_to: Annotated[str | None, _to()] = None,
+):
+    """Per workflow: enrolments, tasks created in the months (and their status now), e-mails sent and skipped,
+    reactions within the wait, new deals and deals won after a reactivation."""
+    return _json(HTTPStatus.OK, reports.workflows(rt, month_from, month_to))
+
+
+@app.get("/reports/campaigns", responses=_REPORT_RESPONSES)
+def report_campaigns(
+    month_from: Annotated[str | None, _from()] = None,
+    month_to: Annotated[str | None, _to()] = None,
+):
+    """The campaigns created in the months, newest first: sent, delivered, opened and clicked (unique), opens and
+    clicks (events), bounced, complained, unsubscribed, suppressed by reason, the rates, and the totals."""
+    return _json(HTTPStatus.OK, reports.campaigns(rt, month_from, month_to))
 
 
 _CSV_TYPES = {"text/csv", "application/csv", "text/plain"}

@@ -1,5 +1,5 @@
-"""SES feedback (SQS, fed by the SNS topic of the configuration set's event destination): sends, bounces,
-complaints, opens and clicks become suppressions, activities and campaign counts."""
+"""SES feedback (SQS, fed by the SNS topic of the configuration set's event destination): sends, deliveries,
+bounces, complaints, opens and clicks become suppressions, activities and campaign counts."""
 
 from __future__ import annotations
 

@@ -22,7 +22,8 @@ from crm_automation.domain.campaigns import Campaign, CampaignStatus, Chunk, Chu
 from crm_automation.domain.models import Contact
 from crm_automation.errors import ConcurrentWriteError
 
-_COUNTERS = ("audience", "sent", "failed", "waiting", "unsubscribed", "bounced", "complaints", "opens", "clicks")
+_COUNTERS = ("audience", "sent", "failed", "waiting", "unsubscribed", "bounced", "complaints", "opens", "clicks",
+             "delivered", "opened", "clicked")
 _SUP = "n_sup_"
 
 
@@ -156,9 +157,13 @@ class CampaignsRepo:
         item = self.store.get(self.table, {"pk": self._pk(campaign_id), "sk": "META"})
         return self._from_item(item) if item else None
 
-    def list(self) -> list[Campaign]:
+    def list(self, created_from: datetime | None = None, created_to: datetime | None = None) -> list[Campaign]:
+        """Campaigns newest first; with both bounds only those created between them (inclusive)."""
+        condition = Key("list_pk").eq("campaign")
+        if created_from is not None and created_to is not None:
+            condition &= Key("created_at").between(fmt_time(created_from), fmt_time(created_to))
         items = self.store.query(TableName=self.table, IndexName="ByCreated",
-                                 KeyConditionExpression=Key("list_pk").eq("campaign"), ScanIndexForward=False)
+                                 KeyConditionExpression=condition, ScanIndexForward=False)
         return [self._from_item(i) for i in items]
 
     def set_status_op(self, campaign_id: str, status: CampaignStatus, allowed_from: set[CampaignStatus],
@@ -199,6 +204,16 @@ class CampaignsRepo:
         return {"Update": {"TableName": self.table, "Key": {"pk": self._pk(campaign_id), "sk": "META"},
                            "UpdateExpression": expression, "ExpressionAttributeNames": names,
                            "ExpressionAttributeValues": values}}
+
+    def message_marker_op(self, campaign_id: str, event: str, message_id: str, expires_at: int) -> dict[str, Any]:
+        """Exactly-once marker `<EVENT>#<SES message id>` (DELIVERED, OPENED, CLICKED) in the campaign's partition:
+        succeeds only the first time, in the transaction that ADDs the counter it guards. An Update that creates the
+        item (the SES feedback function may only UpdateItem this table); it expires (TTL on `expires_at`)."""
+        return {"Update": {"TableName": self.table,
+                           "Key": {"pk": self._pk(campaign_id), "sk": f"{event}#{message_id}"},
+                           "UpdateExpression": "SET expires_at = :ttl",
+                           "ConditionExpression": "attribute_not_exists(pk)",
+                           "ExpressionAttributeValues": {":ttl": expires_at}}}
 
     def complete_if_finished(self, campaign_id: str, now: datetime) -> bool:
         """Mark the campaign completed once every scan segment is planned and every chunk is done."""

@@ -36,8 +36,11 @@ class Progress(BaseModel):
     unsubscribed: int = 0  # unsubscribes through this campaign's links
     bounced: int = 0
     complaints: int = 0
-    opens: int = 0
-    clicks: int = 0
+    opens: int = 0  # Open events (a recipient opening twice counts twice)
+    clicks: int = 0  # Click events
+    delivered: int = 0  # messages SES delivered (Delivery events, once per message)
+    opened: int = 0  # messages opened at least once (unique recipients: one recipient per message)
+    clicked: int = 0  # messages with at least one click
 
     @property
     def suppressed(self) -> int:

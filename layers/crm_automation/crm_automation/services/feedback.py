@@ -4,15 +4,19 @@
   and recording) and on the send ledger of automated e-mails (an "unknown" outcome becomes "sent").
 * Bounce (permanent) and Complaint: the address is suppressed (address record, outlives the contact), the contact's
   e-mail status changes, an activity is recorded and the campaign counts it.
+* Delivery: the campaign counts the message as delivered (once per message).
 * Open and Click: an activity, which the activity processor applies to the contact (it counts as activity for the
-  inactivity scan), and the campaign counts it.
+  inactivity scan), and the campaign counts it: every event (`opens`, `clicks`) and, for the first Open / Click of
+  a message, the unique recipient (`opened`, `clicked`).
 
-Every write is keyed on the SES message id and the event, so SNS/SQS re-delivery changes nothing twice.
+Every write is keyed on the SES message id and the event, so SNS/SQS re-delivery changes nothing twice: activities
+by their ids, the once-per-message counters by a marker item (`DELIVERED#`, `OPENED#`, `CLICKED#<message id>` in the
+campaign's partition, created in the counter's transaction, expiring after MARKER_DAYS).
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -23,6 +27,8 @@ from crm_automation.errors import ConcurrentWriteError
 from crm_automation.observability import logger
 from crm_automation.services.mail import send_key_of
 from crm_automation.services.runtime import Runtime
+
+MARKER_DAYS = 60  # SES publishes engagement events for weeks at most; a marker is kept longer, then expires
 
 
 class SesMail(BaseModel):
@@ -59,7 +65,31 @@ def handle(rt: Runtime, event: SesEvent, now: datetime) -> str:
         return _complained(rt, event, now)
     if kind in ("Open", "Click"):
         return _engaged(rt, event, now)
-    return "ignored"  # Delivery, DeliveryDelay, Reject, Rendering Failure: nothing to do
+    if kind == "Delivery":
+        return _delivered(rt, event, now)
+    return "ignored"  # DeliveryDelay, Reject, Rendering Failure: nothing to do
+
+
+def _once_per_message(rt: Runtime, campaign: str, counter: str, event: SesEvent, now: datetime,
+                      also: dict[str, int] | None = None) -> list[dict[str, Any]]:
+    """The message's marker for `counter` and the campaign's ADD of it (with the counts `also`, one update of the
+    campaign): a transaction holding both commits once per message (the marker's absence is its condition)."""
+    expires = int((now + timedelta(days=MARKER_DAYS)).timestamp())
+    ops = [rt.store.campaigns.message_marker_op(campaign, counter.upper(), event.mail.messageId, expires)]
+    if count := rt.store.campaigns.count_op(campaign, {counter: 1, **(also or {})}):
+        ops.append(count)
+    return ops
+
+
+def _delivered(rt: Runtime, event: SesEvent, now: datetime) -> str:
+    campaign = event.mail.tag("campaign")
+    if not campaign:
+        return "delivery noted"
+    try:
+        rt.store.transact(_once_per_message(rt, campaign, "delivered", event, now))
+    except ConcurrentWriteError:
+        return "delivery already counted"
+    return "delivery counted"
 
 
 def _sent(rt: Runtime, event: SesEvent, now: datetime) -> str:
@@ -160,8 +190,16 @@ def _engaged(rt: Runtime, event: SesEvent, now: datetime) -> str:
     activity = _activity(event, contact, kind, f"{kind.value}-{at.strftime('%Y%m%dT%H%M%S%f')}", at, now, summary)
     ops = [rt.store.activities.create_op(activity)]
     campaign = event.mail.tag("campaign")
-    if campaign and (op := rt.store.campaigns.count_op(campaign, {"opens" if kind == ActivityKind.OPEN else "clicks": 1})):
-        ops.append(op)
+    events, unique = ("opens", "opened") if kind == ActivityKind.OPEN else ("clicks", "clicked")
+    if campaign:
+        # the message's first Open / Click also counts the recipient; a later one (marker there) only the event
+        try:
+            rt.store.transact(ops + _once_per_message(rt, campaign, unique, event, now, {events: 1}))
+            return f"{kind.value} recorded (first of the message)"
+        except ConcurrentWriteError:
+            pass  # the activity is there (a re-delivery), or the marker is (a later open): the plain write decides
+        if op := rt.store.campaigns.count_op(campaign, {events: 1}):
+            ops.append(op)
     try:
         rt.store.transact(ops)
     except ConcurrentWriteError:
