@@ -6,7 +6,8 @@ timer sweep runs (coalesced to every 6 hours while fast-forwarding; it catches u
 a client replies, an owner completes a task, the first scan is delivered a second time, the helpdesk reports a very
 unhappy client (escalation to the team lead, resolved by the lead) and a sleeping client is rated very unhappy (her
 reactivation e-mail is held back by the marketing pause until a neutral rating lifts it). At the end the demo prints
-what the workflows did, from the data the functions wrote and the events they published.
+what the workflows did, from the data the functions wrote and the events they published, and the reports: a short
+summary of the key figures and the self-contained HTML report (demo_reports).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from rich.table import Table
 from crm_local import sample_data
 from crm_local.demo_campaign import print_campaign_report, run_campaign_story
 from crm_local.demo_leads import print_leads_report, run_leads_story
+from crm_local.demo_reports import print_reports_summary, run_reports_story
 
 PRAGUE = ZoneInfo("Europe/Prague")
 START = datetime(2026, 3, 2, 4, 0, tzinfo=UTC)  # Monday 05:00 in Prague, before the first daily scan
@@ -79,6 +81,7 @@ class DemoResult:
     deals: list[dict[str, Any]] = field(default_factory=list)
     campaign: dict[str, Any] = field(default_factory=dict)  # the win-back campaign (demo_campaign)
     leads: dict[str, Any] = field(default_factory=dict)  # forms, chatbot, consent, scoring, import, erasure
+    reports: dict[str, Any] = field(default_factory=dict)  # the four reports' JSON and the HTML report's path
 
     def enrolled(self) -> list[dict[str, Any]]:
         return [c for c in self.contacts.values() if c.get("inactivity")]
@@ -205,14 +208,27 @@ def run_scenario(cloud: Any, *, background: int = 240, say: Any = None) -> DemoR
     note("Alena Svobodová: reaktivační e-mail 1. 4. nešel (marketing pozastaven); spokojenost „Neutrální“ → "
          "pauza zrušena, úkol vedoucího uzavřen")
 
+    # The same day Martin Kučera, who answered in March while in the inactivity flow, orders a service contract
+    _check(*cloud.http("POST", "/deals", json={
+        "deal_id": "story-replies-d0", "contact_id": "story-replies", "title": "Servisní smlouva 2026",
+        "product": "Servis", "value": 45000})[::2], "new deal")
+    note("Martin Kučera (odpověděl během čekání ve flow neaktivity) otevřel obchod "
+         "„Servisní smlouva 2026“ za 45 000 Kč → reporty ho připíšou flow neaktivity")
+
     # Then four months pass: follow-ups after 30 days, new contacts crossing 180 days every morning
     cloud.advance(END - cloud.clock.now(), rate_resolution=SWEEP_RESOLUTION)
     note("Hodiny posunuty na 30. 6. 2026: follow-upy po 30 dnech i nově neaktivní kontakty zpracovány")
+    # Veronika Malá, reactivated twice, signs the e-shop
+    _check(*cloud.http("PATCH", "/deals/story-deal-replies-d0", json={"status": "won"})[::2], "won")
+    note("Veronika Malá podepsala „Nový e-shop“ (96 000 Kč) → obchod vyhrán; reporty ho připíšou "
+         "reaktivaci obchodů")
 
     # Marketing's win-back campaign, from the preview to an unsubscribe
     campaign = run_campaign_story(cloud, note)
     # Leads from the website and the chatbot, a double opt-in, scoring, a list import and an erasure
     leads = run_leads_story(cloud, note)
+    # The year in figures: the reports through the API and the HTML report
+    reports = run_reports_story(cloud, note, crm)
 
     contacts = {c["contact_id"]: c for c in _scan(cloud, "ContactsTable")}
     return DemoResult(
@@ -228,6 +244,7 @@ def run_scenario(cloud: Any, *, background: int = 240, say: Any = None) -> DemoR
         deals=_scan(cloud, "DealsTable"),
         campaign=campaign,
         leads=leads,
+        reports=reports,
     )
 
 
@@ -395,6 +412,7 @@ def run_demo(out_dir: str = "out", background: int = 240) -> DemoResult:
         print_report(result, console, sample_data.story_contacts(START))
         print_campaign_report(result.campaign, console)
         print_leads_report(result.leads, console)
+        print_reports_summary(result.reports, console)
         console.print(f"\nE-maily jako soubory .eml: {out / 'mail'} (otevřete v poštovním klientu)")
         if cloud.bus_events():
             console.print(f"Události EventBridge (JSON Lines): {cloud.events_file}")

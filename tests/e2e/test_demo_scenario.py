@@ -3,15 +3,20 @@ reactivation e-mails as .eml files, VIP call tasks, skipped contacts with reason
 
 from __future__ import annotations
 
+import html
+import re
 from collections import Counter
-from datetime import date
+from datetime import date, datetime
+from decimal import Decimal
 from email import message_from_bytes, policy
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
-from crm_local import LocalCloud
+from crm_local import LocalCloud, sample_data
 from crm_local.demo import PARAMETERS, START, run_scenario
+from crm_local.demo_reports import MONTH_FROM, MONTH_TO, summary_lines
 from crm_automation.domain.calendar import is_working_day
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -24,6 +29,10 @@ def result(tmp_path_factory):
     with LocalCloud(template=str(ROOT / "template.yaml"), start=START, out_dir=out, quiet=True,
                     parameters=PARAMETERS) as cloud:
         yield run_scenario(cloud, background=40)
+
+
+BACKGROUND = 40
+PRAGUE = ZoneInfo("Europe/Prague")
 
 
 def _story(result, key):
@@ -255,3 +264,106 @@ def test_the_erasure_leaves_no_trace_and_the_address_stays_suppressed(result) ->
     assert leads["events"]["lead.captured"] >= 4 and leads["events"]["consent.changed"] >= 2
     erased = [e for e in result.bus_events if e["detail-type"] == "contact.erased"]
     assert erased and set(erased[0]["detail"]) == {"event_id", "occurred_at", "contact_id", "erased_at"}
+
+
+# ---------------------------------------------------------------- reports (issue #7)
+# The expected figures are counted here from the sample data and the story (not with the report code).
+
+
+def _local(at: str) -> datetime:
+    return datetime.fromisoformat(at.replace("Z", "+00:00")).astimezone(PRAGUE)
+
+
+def test_the_html_report_is_written_and_self_contained(result) -> None:
+    path = Path(result.reports["html"])
+    assert path.is_file() and path.name == "report.html"
+    text = path.read_text(encoding="utf-8")
+    assert text.lstrip().lower().startswith("<!doctype html") and "<svg" in text  # charts drawn inline
+    # nothing loaded from elsewhere: no external scripts, styles, images, frames or fonts
+    external = re.compile(r"""<(?:script|link|img|iframe|source|embed|object|use)\b[^>]*\b(?:src|href|data)\s*=\s*"""
+                          r"""["']?\s*(?:https?:)?//""", re.IGNORECASE)
+    assert not external.search(text)
+    assert not re.search(r"""url\(\s*["']?\s*(?:https?:)?//""", text, re.IGNORECASE)
+    assert "@import" not in text
+    shown = html.unescape(text)
+    top = next(r for r in result.reports["loss"]["reasons"] if r["reason"])
+    assert top["reason"] in shown
+    assert "Win-back: funkce A je tady" in shown
+
+
+def test_the_loss_reasons_report_counts_every_deal_closed_in_the_last_twelve_months(result) -> None:
+    crm = sample_data.generate(START, background=BACKGROUND)
+    lost: Counter[str | None] = Counter()
+    won = 1  # Veronika Malá's "Nový e-shop", won on 30 June
+    for deal in crm.deals + crm.late_deals:
+        closed = deal.get("closed_at") or deal["created_at"]  # a deal imported closed without a time: its creation
+        if deal["status"] in ("won", "lost") and MONTH_FROM <= f"{_local(closed):%Y-%m}" <= MONTH_TO:
+            if deal["status"] == "lost":
+                lost[deal.get("loss_reason")] += 1
+            else:
+                won += 1
+    loss = result.reports["loss"]
+    assert (loss["from"], loss["to"]) == (MONTH_FROM, MONTH_TO)
+    assert (loss["totals"]["lost"], loss["totals"]["won"]) == (sum(lost.values()), won)
+    assert {r["reason"]: r["lost"] for r in loss["reasons"]} == dict(lost)
+    [(top_reason, top_count)] = [(r, n) for r, n in lost.most_common() if r][:1]
+    assert top_reason == "Cena" and top_count > lost[sample_data.WINBACK_LOSS_REASON]  # no tie at the top
+    top = loss["reasons"][0]
+    assert (top["reason"], top["lost"]) == (top_reason, top_count)
+    assert top["share"] == round(top_count / sum(lost.values()), 4)
+    # the six former customers lost to feature A (the win-back story) are among them
+    assert lost[sample_data.WINBACK_LOSS_REASON] >= 6
+    assert sum(s["lost"] for s in loss["segments"]) == sum(lost.values())
+
+
+def test_the_retention_report_counts_the_orders_of_2026(result) -> None:
+    crm = sample_data.generate(START, background=BACKGROUND)
+    orders: Counter[str] = Counter()
+    revenue = Decimal(0)
+    for activity in crm.activities + crm.late_activities:
+        if activity["kind"] == "purchase" and _local(activity["occurred_at"]).year == 2026:
+            orders[activity["contact_id"]] += 1
+            revenue += Decimal(str(activity.get("amount") or 0))
+    retention = result.reports["retention"]
+    assert (retention["period"], retention["customers"], retention["orders"]) == (
+        "2026", len(orders), sum(orders.values()))
+    assert Decimal(retention["revenue"]) == revenue
+    retained = sum(1 for n in orders.values() if n >= 3)
+    returning = sum(1 for n in orders.values() if n >= 2)
+    assert (retention["retained_customers"], retention["returning_customers"]) == (retained, returning)
+    assert retention["retention_rate"] == round(retained / len(orders), 4)
+    # the report customers: Pekárna Kolín (3 orders in 2026), Zahradnictví Kolín (4), Strojírny Plzeň (3) ...
+    assert retained >= 3 and retention["aov_one_time"] is not None and retention["aov_returning"] is not None
+
+
+def test_the_workflow_report_matches_what_the_workflows_did(result) -> None:
+    flows = {w["workflow"]: w for w in result.reports["workflows"]["workflows"]}
+    inactivity = flows["inactivity"]
+    tasks = Counter(t.get("workflow") for t in result.tasks)
+    assert inactivity["enrolled"] == tasks["inactivity"]
+    assert inactivity["tasks_created"] == tasks["inactivity"] + tasks["inactivity_vip"]
+    assert inactivity["emails_sent"] == sum(1 for e in result.emails if e["workflow"] == "inactivity")
+    # Martin Kučera answered within the wait, and opened a 45 000 deal on 15 April
+    assert (inactivity["reactions_wait"], inactivity["new_deals"]) == (1, 1)
+    assert inactivity["new_deal_value"] == {"CZK": "45000.00"}
+    reactivation = flows["deal_reactivation"]
+    passes = [r for d in result.deals for r in [*d.get("reactivation_history", []), d.get("reactivation")] if r]
+    assert reactivation["enrolled"] == len(passes)
+    assert reactivation["emails_sent"] == sum(1 for e in result.emails if e["workflow"] == "deal_reactivation")
+    # Veronika Malá answered (March) and won the e-shop (30 June, 96 000)
+    assert reactivation["reactions"] >= 1
+    assert (reactivation["won_deals"], reactivation["won_value"]) == (1, {"CZK": "96000.00"})
+    escalation = flows["escalation"]
+    assert (escalation["enrolled"], escalation["tasks_completed"]) == (2, 1)  # Karel's done, Alena's cancelled
+
+
+def test_the_campaign_report_matches_the_win_back(result) -> None:
+    campaigns = {c["campaign_id"]: c for c in result.reports["campaigns"]["campaigns"]}
+    winback = campaigns[result.campaign["campaign_id"]]
+    progress = result.campaign["final"]["progress"]
+    assert winback["sent"] == progress["sent"] and winback["suppressed_total"] == progress["suppressed"]
+    assert (winback["opened"], winback["clicked"], winback["bounced"], winback["unsubscribed"]) == (1, 1, 1, 1)
+    assert winback["delivered"] == progress["sent"] - 1  # all but the simulator's bounce
+    lines = summary_lines(result.reports)
+    assert any(line.startswith("Nejčastější důvod ztráty") for line in lines)
+    assert any("Win-back" in line and "otevřelo 1" in line for line in lines)
