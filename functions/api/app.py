@@ -256,19 +256,24 @@ def _to() -> Any:
 _REPORT_RESPONSES: dict[int, dict[str, Any]] = {400: {"description": "A parameter that cannot be used (named)"}}
 
 
+def _only(*names: str) -> None:
+    """A report answers only for the parameters it knows: an unknown one (a misspelt `by`, a filter it does not
+    offer) is a 400 naming it, not a report that silently ignores it."""
+    unknown = sorted(set(app.current_event.query_string_parameters or {}) - set(names))
+    if unknown:
+        raise InvalidRequestError(f"unknown parameter {', '.join(unknown)}; this report takes {', '.join(names)}")
+
+
 @app.get("/reports/loss-reasons", responses=_REPORT_RESPONSES)
 def report_loss_reasons(
     month_from: Annotated[str | None, _from()] = None,
     month_to: Annotated[str | None, _to()] = None,
     by: Annotated[str | None, Query(description="Segment: industry, owner, product, month or none (default)")] = None,
-    industry: Annotated[str | None, Query(description="Only deals of this industry")] = None,
-    owner: Annotated[str | None, Query(description="Only deals of this owner")] = None,
-    product: Annotated[str | None, Query(description="Only deals of this product")] = None,
 ):
     """Lost deals by reason: counts, shares and value per currency, overall and per segment, with the won deals
     and the win rate, from the deals closed in the months (running totals, not a scan)."""
-    return _json(HTTPStatus.OK, reports.loss_reasons(rt, month_from, month_to, by,
-                                                     {"industry": industry, "owner": owner, "product": product}))
+    _only("from", "to", "by")
+    return _json(HTTPStatus.OK, reports.loss_reasons(rt, month_from, month_to, by))
 
 
 @app.get("/reports/retention", responses=_REPORT_RESPONSES)
@@ -277,6 +282,7 @@ def report_retention(
 ):
     """Repeat purchases in the period: customers and revenue per number of orders, repeat and retention rate
     (3 or more orders), average order value of one-time and returning customers, average gap between purchases."""
+    _only("period")
     return _json(HTTPStatus.OK, reports.retention(rt, period))
 
 
@@ -287,6 +293,7 @@ def report_workflows(
 ):
     """Per workflow: enrolments, tasks created in the months (and their status now), e-mails sent and skipped,
     reactions within the wait, new deals and deals won after a reactivation."""
+    _only("from", "to")
     return _json(HTTPStatus.OK, reports.workflows(rt, month_from, month_to))
 
 
@@ -297,6 +304,7 @@ def report_campaigns(
 ):
     """The campaigns created in the months, newest first: sent, delivered, opened and clicked (unique), opens and
     clicks (events), bounced, complained, unsubscribed, suppressed by reason, the rates, and the totals."""
+    _only("from", "to")
     return _json(HTTPStatus.OK, reports.campaigns(rt, month_from, month_to))
 
 

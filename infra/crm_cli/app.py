@@ -625,14 +625,10 @@ def report_loss_reasons(
     month_from: MonthFrom = None,
     month_to: MonthTo = None,
     by: Annotated[LossBy, typer.Option("--by", help="segment the reasons by")] = LossBy.industry,
-    owner: Annotated[str | None, typer.Option("--owner", show_default=False, help="only this owner's deals")] = None,
-    industry: Annotated[str | None, typer.Option("--industry", show_default=False, help="only this industry")] = None,
-    product: Annotated[str | None, typer.Option("--product", show_default=False, help="only this product")] = None,
 ) -> None:
     """Why deals are lost: share of lost deals by reason (count, value), overall and per segment."""
     state = _state(ctx)
-    report = state.client.report_loss_reasons(month_from=month_from, month_to=month_to, by=by.value, owner=owner,
-                                              industry=industry, product=product)
+    report = state.client.report_loss_reasons(month_from=month_from, month_to=month_to, by=by.value)
     if state.json:
         state.dump(report)
         return

@@ -305,11 +305,9 @@ class CrmClient:
         return answer
 
     def report_loss_reasons(self, *, month_from: str | None = None, month_to: str | None = None,
-                            by: str | None = None, owner: str | None = None, industry: str | None = None,
-                            product: str | None = None) -> dict[str, Any]:
+                            by: str | None = None) -> dict[str, Any]:
         """``GET /reports/loss-reasons``: lost deals by reason, overall and per segment (``by``)."""
-        return self._report("loss-reasons", **{"from": month_from, "to": month_to}, by=by, owner=owner,
-                            industry=industry, product=product)
+        return self._report("loss-reasons", **{"from": month_from, "to": month_to}, by=by)
 
     def report_retention(self, *, period: str | None = None) -> dict[str, Any]:
         """``GET /reports/retention``: customers and revenue by number of orders in a year/quarter/month/all."""

@@ -74,10 +74,6 @@ def loss_reasons_report(report: Mapping[str, Any], lang: str) -> RenderableType:
     """Totals line, the reasons table, then one row per segment with its reasons (count and share)."""
     totals = _map(report.get("totals"))
     parts: list[RenderableType] = [_title(lang, "loss_title", report)]
-    filters = {k: v for k, v in _map(report.get("filters")).items() if v}
-    if filters:
-        shown = ", ".join(f"{t(lang, f'by_{k}')} = {v}" for k, v in sorted(filters.items()))
-        parts.append(Text(f"{t(lang, 'filters')}: {shown}", style="dim"))
     parts.append(Text(t(
         lang, "loss_totals", lost=number(totals.get("lost"), lang), won=number(totals.get("won"), lang),
         lost_value=money_map(totals.get("lost_value"), lang), won_value=money_map(totals.get("won_value"), lang),

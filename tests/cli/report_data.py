@@ -1,4 +1,4 @@
-"""Hand-made answers of the four report endpoints, shaped exactly like the contract (/tmp/design7.md, issue #7).
+"""Hand-made answers of the four report endpoints, shaped exactly like the contract (docs/reports.md, issue #7).
 
 The figures are consistent with each other (shares = counts / totals, segment sums = totals) so that a table or a
 chart showing one of them can be checked by hand. ``EMPTY`` is a period with nothing in it.
@@ -10,7 +10,6 @@ import copy
 from typing import Any
 
 PERIOD = {"from": "2026-01", "to": "2026-06"}
-NO_FILTERS = {"owner": None, "industry": None, "product": None}
 
 TOTALS = {"lost": 8, "won": 4, "win_rate": 0.3333, "lost_value": {"CZK": "480000.00"},
           "won_value": {"CZK": "90000.00"}}
@@ -62,7 +61,7 @@ SEGMENTS = {
 
 
 def loss_reasons(by: str = "industry") -> dict[str, Any]:
-    return {**PERIOD, "by": by, "filters": dict(NO_FILTERS), "totals": copy.deepcopy(TOTALS),
+    return {**PERIOD, "by": by, "totals": copy.deepcopy(TOTALS),
             "reasons": copy.deepcopy(REASONS), "segments": copy.deepcopy(SEGMENTS[by])}
 
 
@@ -150,7 +149,7 @@ def _zero_workflow(name: str) -> dict[str, Any]:
 
 def empty_data() -> dict[str, Any]:
     """A period with no lost or won deal, no purchase, no workflow activity and no campaign."""
-    loss = {by: {**PERIOD, "by": by, "filters": dict(NO_FILTERS),
+    loss = {by: {**PERIOD, "by": by,
                  "totals": {"lost": 0, "won": 0, "win_rate": None, "lost_value": {}, "won_value": {}},
                  "reasons": [], "segments": []} for by in ("industry", "owner", "product")}
     retention = {"period": "2026", "from": "2026-01-01", "to": "2026-12-31", "currency": "CZK", "customers": 0,

@@ -18,6 +18,7 @@ import pytest
 
 from crm_automation.adapters.dynamodb import Store
 from crm_automation.adapters.reports import ReportsRepo
+from crm_automation.domain.reports import rollup_key
 from crm_automation.errors import ConcurrentWriteError
 from crm_automation.services import report_aggregator
 from crm_local import LocalCloud
@@ -55,9 +56,12 @@ def _markers(cloud: LocalCloud) -> list[str]:
     return sorted(k[0] for k in _reports(cloud) if k[0].startswith("SEEN#"))
 
 
-def _cube(status: str, reason: str, industry: str = "Strojírenství", product: str = "Servis") -> str:
-    return json.dumps([status, reason, "petr.svoboda", industry, product, "CZK"], ensure_ascii=False,
-                      separators=(",", ":"))
+def _rollups(month: str, status: str, reason: str, numbers: dict[str, Any], industry: str = "Strojírenství",
+             product: str = "Servis") -> dict[tuple[str, str], dict[str, Any]]:
+    """The deal's four rollup cells (all, industry, owner, product), each with `numbers`."""
+    segments = {"all": "", "industry": industry, "owner": "petr.svoboda", "product": product}
+    return {(f"DEALS#{month}", rollup_key(dimension, status, reason, segment, "CZK")): numbers
+            for dimension, segment in segments.items()}
 
 
 def _lost_deal(cloud: LocalCloud) -> None:
@@ -75,20 +79,20 @@ def _item(cloud: LocalCloud, logical_id: str, key: str, value: str) -> dict[str,
 # ------------------------------------------------------------------------------------------------ deals
 
 
-def test_a_lost_deal_lands_in_the_cube_a_new_reason_moves_it_and_reopening_removes_it(cloud) -> None:
+def test_a_lost_deal_lands_in_the_rollups_a_new_reason_moves_it_and_reopening_removes_it(cloud) -> None:
     _lost_deal(cloud)
     deal = cloud.http("GET", "/deals/d-1").json()
     assert (deal["closed_at"], deal["industry"], deal["product"]) == ("2026-03-02T04:00:00Z", "Strojírenství",
                                                                       "Servis")
-    cell = _reports(cloud)[("DEALS#2026-03", _cube("lost", "Cena"))]
-    assert (cell["status"], cell["reason"], cell["owner"], cell["industry"], cell["product"], cell["currency"]) == \
-        ("lost", "Cena", "petr.svoboda", "Strojírenství", "Servis", "CZK")
-    assert _cells(cloud, "DEALS#") == {("DEALS#2026-03", _cube("lost", "Cena")): {"n": 1, "value": 120000}}
+    cell = _reports(cloud)[("DEALS#2026-03", rollup_key("industry", "lost", "Cena", "Strojírenství", "CZK"))]
+    assert (cell["dimension"], cell["status"], cell["reason"], cell["segment"], cell["currency"]) == \
+        ("industry", "lost", "Cena", "Strojírenství", "CZK")
+    assert _cells(cloud, "DEALS#") == _rollups("2026-03", "lost", "Cena", {"n": 1, "value": 120000})
 
     # a new reason moves the count and the value
     cloud.advance(timedelta(days=1))
     assert cloud.http("PATCH", "/deals/d-1", json={"loss_reason": "Konkurence"}).status == 200
-    assert _cells(cloud, "DEALS#") == {("DEALS#2026-03", _cube("lost", "Konkurence")): {"n": 1, "value": 120000}}
+    assert _cells(cloud, "DEALS#") == _rollups("2026-03", "lost", "Konkurence", {"n": 1, "value": 120000})
 
     # a change that moves no total writes nothing (no marker either)
     markers = _markers(cloud)
@@ -102,7 +106,7 @@ def test_a_lost_deal_lands_in_the_cube_a_new_reason_moves_it_and_reopening_remov
     cloud.advance(datetime(2026, 3, 31, 22, 30, tzinfo=UTC),  # 00:30 on 1 April in Prague
                   rate_resolution=timedelta(hours=6))
     assert cloud.http("PATCH", "/deals/d-1", json={"status": "won"}).status == 200
-    assert _cells(cloud, "DEALS#") == {("DEALS#2026-04", _cube("won", "")): {"n": 1, "value": 120000}}
+    assert _cells(cloud, "DEALS#") == _rollups("2026-04", "won", "", {"n": 1, "value": 120000})
     assert _markers(cloud) == ["SEEN#deal#d-1#1", "SEEN#deal#d-1#2", "SEEN#deal#d-1#4", "SEEN#deal#d-1#5"]
 
 
@@ -114,8 +118,7 @@ def test_closed_at_is_refused_for_a_deal_that_is_not_won_or_lost(cloud) -> None:
     imported = cloud.http("POST", "/deals", json={"deal_id": "d-old", "contact_id": "k1", "title": "X", "value": 10,
                                                   "status": "won", "closed_at": "2026-01-05T10:00:00Z"})
     assert imported.status == 201
-    assert _cells(cloud, "DEALS#") == {("DEALS#2026-01", _cube("won", "", industry="", product="")):
-                                       {"n": 1, "value": 10}}
+    assert _cells(cloud, "DEALS#") == _rollups("2026-01", "won", "", {"n": 1, "value": 10}, industry="", product="")
     assert table_items(cloud, "DealsTable")[0]["closed_at"] == "2026-01-05T10:00:00.000000Z"
 
 
@@ -167,7 +170,7 @@ def test_a_failed_transaction_writes_nothing_and_the_retry_counts_once(cloud, mo
     # Then the failed attempt wrote nothing at all, and the retry counted the deal once
     assert len(seen_at_failure) == 1
     assert seen_at_failure[0] == {}
-    assert _cells(cloud, "DEALS#") == {("DEALS#2026-03", _cube("lost", "Cena")): {"n": 1, "value": 120000}}
+    assert _cells(cloud, "DEALS#") == _rollups("2026-03", "lost", "Cena", {"n": 1, "value": 120000})
     assert _markers(cloud) == ["SEEN#deal#d-1#1"]
 
 

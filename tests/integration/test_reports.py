@@ -316,7 +316,6 @@ def test_loss_reasons_in_total_after_the_reason_change_the_reopening_and_the_apr
     # won: w01 200k, w02 80k, w03 EUR 1 000, dr1 90k = 4; CZK 200 000 + 80 000 + 90 000 = 370 000
     # win rate 4 / (4 + 9) = 0.30769 -> 0.3077
     assert report["from"] == "2026-01" and report["to"] == "2026-04" and report["by"] == "none"
-    assert report["filters"] == {"owner": None, "industry": None, "product": None}
     assert report["totals"] == {"lost": 9, "won": 4, "win_rate": 0.3077,
                                 "lost_value": {"CZK": "375000.00", "EUR": "2000.00"},
                                 "won_value": {"CZK": "370000.00", "EUR": "1000.00"}}
@@ -428,20 +427,42 @@ def test_loss_reasons_by_month_with_the_prague_month_boundary(story) -> None:
     assert (march["lost"], march["won"], april["lost"], april["won"]) == (0, 1, 1, 0)
 
 
-def test_loss_reasons_filtered_by_owner(story) -> None:
-    report = _loss(story["cloud"], **{"from": "2026-01", "to": "2026-04", "by": "product", "owner": JANA})
-    assert report["filters"] == {"owner": JANA, "industry": None, "product": None}
-    # jana: lost d03 (Basic, Cena 60k), d04 (Pro, Servis 120k), d07 (Basic, Konkurence 25k), d10 (Pro, -, 15k) = 4;
-    # won w02 (Basic 80k) = 1; win rate 1 / 5 = 0.2
-    assert (report["totals"]["lost"], report["totals"]["won"], report["totals"]["win_rate"]) == (4, 1, 0.2)
+def test_loss_reasons_by_owner(story) -> None:
+    report = _loss(story["cloud"], **{"from": "2026-01", "to": "2026-04", "by": "owner"})
+    assert [s["segment"] for s in report["segments"]] == [PETR, JANA]  # 5 lost before 4
     segments = _by(report["segments"], "segment")
-    # Basic: lost 2, won 1 -> 1 / 3 = 0.3333; Pro: lost 2, won 0 -> 0.0
-    assert (segments["Basic"]["lost"], segments["Basic"]["won"], segments["Basic"]["win_rate"]) == (2, 1, 0.3333)
-    assert (segments["Pro"]["lost"], segments["Pro"]["won"], segments["Pro"]["win_rate"]) == (2, 0, 0.0)
-    # and industry: Gastronomie with owner jana = d03, d07, d10 lost, w02 won
-    gastro = _loss(story["cloud"], **{"from": "2026-01", "to": "2026-04", "by": "none", "owner": JANA,
-                                      "industry": G})["totals"]
-    assert (gastro["lost"], gastro["won"], gastro["lost_value"]) == (3, 1, {"CZK": "100000.00"})  # 60 + 25 + 15
+    # petr: lost d01 Cena 50k, d02 Cena 40k, d05 Funkce 30k, d06 Konkurence EUR 2 000, d09 Cena 35k = 5;
+    # won w01 200k, w03 EUR 1 000, dr1 90k (the contact's owner) = 3; win rate 3 / 8 = 0.375
+    assert segments[PETR] == {
+        "segment": PETR, "lost": 5, "won": 3, "win_rate": 0.375,
+        "lost_value": {"CZK": "155000.00", "EUR": "2000.00"},  # 50 + 40 + 30 + 35
+        "won_value": {"CZK": "290000.00", "EUR": "1000.00"},  # 200 + 90
+        "reasons": [{"reason": CENA, "lost": 3, "share": 0.6, "value": {"CZK": "125000.00"}},
+                    {"reason": FUNKCE, "lost": 1, "share": 0.2, "value": {"CZK": "30000.00"}},
+                    {"reason": KONKURENCE, "lost": 1, "share": 0.2, "value": {"EUR": "2000.00"}}]}
+    # jana: lost d03 Cena 60k, d04 Servis 120k, d07 Konkurence 25k, d10 (none) 15k = 4, a quarter each;
+    # won w02 80k = 1; win rate 1 / 5 = 0.2 (d08 reopened: out)
+    assert (segments[JANA]["lost"], segments[JANA]["won"], segments[JANA]["win_rate"]) == (4, 1, 0.2)
+    assert segments[JANA]["lost_value"] == {"CZK": "220000.00"}  # 60 + 120 + 25 + 15
+    assert {r["reason"]: r["share"] for r in segments[JANA]["reasons"]} == {CENA: 0.25, SERVIS: 0.25,
+                                                                           KONKURENCE: 0.25, None: 0.25}
+    # the totals are the same as without a segment
+    assert (report["totals"]["lost"], report["totals"]["won"], report["totals"]["win_rate"]) == (9, 4, 0.3077)
+
+
+def test_loss_reasons_by_product(story) -> None:
+    report = _loss(story["cloud"], **{"from": "2026-01", "to": "2026-04", "by": "product"})
+    segments = _by(report["segments"], "segment")
+    # Pro: lost d01 50k, d04 120k, d05 30k, d06 EUR 2 000, d10 15k = 5; won w01, dr1 = 2; 2 / 7 = 0.2857
+    assert (segments["Pro"]["lost"], segments["Pro"]["won"], segments["Pro"]["win_rate"],
+            segments["Pro"]["lost_value"]) == (5, 2, 0.2857, {"CZK": "215000.00", "EUR": "2000.00"})
+    # Basic: lost d02 40k, d03 60k, d07 25k, d09 35k = 4; won w02 80k, w03 EUR 1 000 = 2; 2 / 6 = 0.3333
+    assert (segments["Basic"]["lost"], segments["Basic"]["won"], segments["Basic"]["win_rate"],
+            segments["Basic"]["lost_value"], segments["Basic"]["won_value"]) == (
+        4, 2, 0.3333, {"CZK": "160000.00"}, {"CZK": "80000.00", "EUR": "1000.00"})
+    # Cena in Basic: d02, d03, d09 = 3 of 4 = 0.75
+    assert _by(segments["Basic"]["reasons"], "reason")[CENA]["share"] == 0.75
+    assert [s["segment"] for s in report["segments"]] == ["Pro", "Basic"]
 
 
 # ---------------------------------------------------------------- retention

@@ -4,7 +4,6 @@ Every expected number below is computed by hand in the comment next to it."""
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -80,29 +79,43 @@ def test_month_of_an_instant_is_the_prague_month() -> None:
 # ---------------------------------------------------------------------------------------------------- deals
 
 
-def test_a_lost_deal_contributes_one_cell_of_the_cube_in_the_month_it_was_closed() -> None:
+def rollup(status: str, reason: str, owner: str = "petr.svoboda", industry: str = "", product: str = "",
+           currency: str = "CZK") -> list[str]:
+    """The four sks a closed deal is counted under: all, industry, owner, product."""
+    return [reports.rollup_key(dimension, status, reason, segment, currency)
+            for dimension, segment in (("all", ""), ("industry", industry), ("owner", owner), ("product", product))]
+
+
+def test_a_lost_deal_counts_once_in_each_dimension_in_the_month_it_was_closed() -> None:
     lost = deal(status=DealStatus.LOST, loss_reason="Cena", industry="Strojírenství", product="Servis+",
                 closed_at=at("2026-03-31T22:30:00Z"))  # April in Prague
-    sk = json.dumps(["lost", "Cena", "petr.svoboda", "Strojírenství", "Servis+", "CZK"], ensure_ascii=False,
-                    separators=(",", ":"))
-    assert sk == '["lost","Cena","petr.svoboda","Strojírenství","Servis+","CZK"]'
+    sks = ['["all","lost","Cena","","CZK"]', '["industry","lost","Cena","Strojírenství","CZK"]',
+           '["owner","lost","Cena","petr.svoboda","CZK"]', '["product","lost","Cena","Servis+","CZK"]']
+    assert rollup("lost", "Cena", industry="Strojírenství", product="Servis+") == sks
     cells = contributions(lost)
-    assert list(cells) == [("DEALS#2026-04", sk)]
-    cell = cells[("DEALS#2026-04", sk)]
-    assert cell.numbers == {"n": 1, "value": Decimal("120000")}
-    assert cell.dims == {"status": "lost", "reason": "Cena", "owner": "petr.svoboda", "industry": "Strojírenství",
-                         "product": "Servis+", "currency": "CZK"}
+    assert list(cells) == [("DEALS#2026-04", sk) for sk in sks]
+    assert all(cell.numbers == {"n": 1, "value": Decimal("120000")} for cell in cells.values())
+    assert cells[("DEALS#2026-04", sks[1])].dims == {"dimension": "industry", "status": "lost", "reason": "Cena",
+                                                    "segment": "Strojírenství", "currency": "CZK"}
+    assert cells[("DEALS#2026-04", sks[0])].dims["segment"] == ""
+
+
+def test_a_dimension_prefix_selects_only_that_dimension() -> None:
+    assert reports.rollup_prefix("industry") == '["industry",'
+    keys = rollup("lost", "Cena", industry="IT", product="x")
+    assert [k for k in keys if k.startswith(reports.rollup_prefix("owner"))] == [keys[2]]
+    assert [k for k in keys if k.startswith(reports.rollup_prefix("all"))] == [keys[0]]
 
 
 def test_missing_dimensions_are_empty_strings_and_a_won_deal_has_no_reason() -> None:
     won = deal(status=DealStatus.WON, loss_reason="stale reason from before", closed_at=at("2026-02-10T10:00:00Z"))
-    assert numbers(contributions(won)) == {("DEALS#2026-02", '["won","","petr.svoboda","","","CZK"]'):
-                                           {"n": 1, "value": Decimal("120000")}}
+    assert numbers(contributions(won)) == {("DEALS#2026-02", sk): {"n": 1, "value": Decimal("120000")}
+                                           for sk in rollup("won", "")}
 
 
 def test_a_closed_deal_without_closed_at_falls_back_to_updated_at() -> None:
     legacy = deal(status=DealStatus.LOST, closed_at=None, updated_at=at("2026-05-20T09:00:00Z"))
-    assert [k[0] for k in contributions(legacy)] == ["DEALS#2026-05"]
+    assert {k[0] for k in contributions(legacy)} == {"DEALS#2026-05"}
 
 
 def test_an_open_deal_contributes_nothing() -> None:
@@ -114,19 +127,28 @@ def test_changing_the_loss_reason_moves_the_count_and_the_value() -> None:
     before = deal(status=DealStatus.LOST, loss_reason="Cena", closed_at=at("2026-04-10T10:00:00Z"))
     after = before.model_copy(update={"loss_reason": "Konkurence", "version": 4})
     change = reports.deal_change(before, after, TZ, DAYS)
+    # 4 cells out (Cena), 4 cells in (Konkurence): 8 items in the transaction
     assert numbers(change) == {
-        ("DEALS#2026-04", '["lost","Cena","petr.svoboda","","","CZK"]'): {"n": -1, "value": Decimal("-120000")},
-        ("DEALS#2026-04", '["lost","Konkurence","petr.svoboda","","","CZK"]'): {"n": 1, "value": Decimal("120000")},
+        **{("DEALS#2026-04", sk): {"n": -1, "value": Decimal("-120000")} for sk in rollup("lost", "Cena")},
+        **{("DEALS#2026-04", sk): {"n": 1, "value": Decimal("120000")} for sk in rollup("lost", "Konkurence")},
     }
     # the removed cell keeps its dimensions, so the item can be written even if it were new
-    assert change[("DEALS#2026-04", '["lost","Cena","petr.svoboda","","","CZK"]')].dims["reason"] == "Cena"
+    assert change[("DEALS#2026-04", '["all","lost","Cena","","CZK"]')].dims["reason"] == "Cena"
+
+
+def test_changing_the_product_moves_only_the_product_rollup() -> None:
+    before = deal(status=DealStatus.LOST, loss_reason="Cena", product="A", closed_at=at("2026-04-10T10:00:00Z"))
+    after = before.model_copy(update={"product": "B"})
+    assert numbers(reports.deal_change(before, after, TZ, DAYS)) == {
+        ("DEALS#2026-04", '["product","lost","Cena","A","CZK"]'): {"n": -1, "value": Decimal("-120000")},
+        ("DEALS#2026-04", '["product","lost","Cena","B","CZK"]'): {"n": 1, "value": Decimal("120000")}}
 
 
 def test_reopening_removes_the_deal_and_a_resave_changes_nothing() -> None:
     lost = deal(status=DealStatus.LOST, loss_reason="Cena", closed_at=at("2026-04-10T10:00:00Z"))
     reopened = lost.model_copy(update={"status": DealStatus.OPEN, "closed_at": None})
     assert numbers(reports.deal_change(lost, reopened, TZ, DAYS)) == {
-        ("DEALS#2026-04", '["lost","Cena","petr.svoboda","","","CZK"]'): {"n": -1, "value": Decimal("-120000")}}
+        ("DEALS#2026-04", sk): {"n": -1, "value": Decimal("-120000")} for sk in rollup("lost", "Cena")}
     resaved = lost.model_copy(update={"title": "Servis 2027", "version": 4})
     assert reports.deal_change(lost, resaved, TZ, DAYS) == {}
 
@@ -135,7 +157,7 @@ def test_a_changed_value_moves_only_the_value() -> None:
     lost = deal(status=DealStatus.LOST, loss_reason="Cena", closed_at=at("2026-04-10T10:00:00Z"))
     cheaper = lost.model_copy(update={"value": Decimal("100000.50")})
     assert numbers(reports.deal_change(lost, cheaper, TZ, DAYS)) == {
-        ("DEALS#2026-04", '["lost","Cena","petr.svoboda","","","CZK"]'): {"value": Decimal("-19999.50")}}
+        ("DEALS#2026-04", sk): {"value": Decimal("-19999.50")} for sk in rollup("lost", "Cena")}
 
 
 def test_every_reactivation_enrolment_counts_in_the_month_it_started() -> None:

@@ -1,7 +1,7 @@
 """Report aggregates (ReportsTable: pk/sk strings, TTL on `expires_at`): running totals kept by the report aggregator
 from the deals and activities streams, read by the report API.
 
-Items: `DEALS#<YYYY-MM>` (won/lost cube), `WF#<YYYY-MM>` (workflow results), `RC#<period>` / `RH#<period>`
+Items: `DEALS#<YYYY-MM>` (won/lost rollups, one per segment dimension), `WF#<YYYY-MM>` (workflow results), `RC#<period>` / `RH#<period>`
 (retention: one customer's purchases in a period, and the period's histogram) and `SEEN#<key>` (the exactly-once
 marker of one stream record, written in the transaction that adds its deltas; it expires after 8 days, longer than
 a stream record can be re-delivered: streams keep records 24 hours).
@@ -26,7 +26,7 @@ from crm_automation.domain.reports import Cell, CustomerState
 from crm_automation.errors import ConcurrentWriteError
 
 # DynamoDB's limit on the items of one TransactWriteItems. A deal record changes at most a handful of cells (its
-# won/lost cell, the months of its reactivation enrolments that changed, its attribution and its won-after-
+# four won/lost rollup cells, old and new, the months of its reactivation enrolments that changed, its attribution and its won-after-
 # reactivation cell: 4 parts, each one or two cells, since the cells of unchanged parts cancel out in the diff);
 # an activity at most three (its e-mail, its inactivity reaction and all its deal-reactivation reactions merged in
 # one cell per workflow and month); a purchase 8 (4 periods x customer + histogram). With the marker that is far
@@ -60,9 +60,13 @@ class ReportsRepo:
         self.store, self.table = store, table
 
     # -- reads (the report API)
-    def partition(self, pk: str) -> list[dict[str, Any]]:
-        """Every item of one partition (all pages), sorted by sk; numbers as Decimal."""
-        items = self.store.query(TableName=self.table, KeyConditionExpression=Key("pk").eq(pk), ConsistentRead=True)
+    def partition(self, pk: str, sk_prefix: str | None = None) -> list[dict[str, Any]]:
+        """The items of one partition (all pages; only those whose sk begins with `sk_prefix` if given), sorted by
+        sk; numbers as Decimal."""
+        condition = Key("pk").eq(pk)
+        if sk_prefix:
+            condition = condition & Key("sk").begins_with(sk_prefix)
+        items = self.store.query(TableName=self.table, KeyConditionExpression=condition, ConsistentRead=True)
         return [_plain(i) for i in items]
 
     def get(self, pk: str, sk: str) -> dict[str, Any] | None:

@@ -27,7 +27,6 @@ from crm_automation.domain.campaigns import Campaign
 MAX_MONTHS = 36  # one request reads at most this many months of aggregates
 DEFAULT_MONTHS = 12
 MIN_YEAR, MAX_YEAR = 1970, 9999
-MAX_FILTER_CHARS = 200
 GROUPS = 10  # retention: order-count groups 1..10, the last meaning "10 or more"
 SEGMENTS = ("industry", "owner", "product", "month", "none")
 WORKFLOWS = ("inactivity", "escalation", "deal_reactivation", "lead_scoring")
@@ -143,15 +142,9 @@ def parse_by(value: str | None) -> By:
     return by  # type: ignore[return-value]
 
 
-def parse_filter(value: str | None, name: str) -> str | None:
-    if value is None:
-        return None
-    value = value.strip()
-    if not value:
-        return None
-    if len(value) > MAX_FILTER_CHARS:
-        raise ReportParameterError(f"{name}: at most {MAX_FILTER_CHARS} characters")
-    return value
+def dimension_of(by: By) -> str:
+    """The rollup a loss report by `by` reads: the segment's own dimension, `all` for month and none."""
+    return "all" if by in ("month", "none") else by
 
 
 @dataclass(frozen=True)
@@ -250,24 +243,24 @@ class _Tally:
 
 
 def loss_reasons(items_by_month: Mapping[str, Iterable[Mapping[str, Any]]], start: Month, end: Month, by: By,
-                 filters: Mapping[str, str | None], default_currency: str) -> dict[str, Any]:
-    """The loss-reasons report from the won/lost cube items (`DEALS#<month>` partitions, keyed by month)."""
+                 default_currency: str) -> dict[str, Any]:
+    """The loss-reasons report from the won/lost rollup items of the segment's dimension (`DEALS#<month>`
+    partitions, keyed by month; items of other dimensions are ignored). Every closed deal is in exactly one cell of
+    each dimension, so the totals are the sum over the segments."""
+    dimension = dimension_of(by)
     totals = _Tally()
     segments: dict[str | None, _Tally] = {}
     for month, items in items_by_month.items():
         for item in items:
             status = item.get("status")
-            if status not in ("won", "lost"):
-                continue
-            fields = {name: (item.get(name) or None) for name in ("reason", "owner", "industry", "product")}
-            if any(wanted is not None and fields.get(name) != wanted for name, wanted in filters.items()):
+            if item.get("dimension") != dimension or status not in ("won", "lost"):
                 continue
             n, value = _int(item.get("n")), _dec(item.get("value"))
             currency = item.get("currency") or default_currency
-            reason = fields["reason"] if status == "lost" else None
+            reason = (item.get("reason") or None) if status == "lost" else None
             totals.add(status, reason, currency, n, value)
             if by != "none":
-                segment = month if by == "month" else fields[by]
+                segment = month if by == "month" else (item.get("segment") or None)
                 segments.setdefault(segment, _Tally()).add(status, reason, currency, n, value)
     segment_rows = [{"segment": name, "lost": tally.lost, "won": tally.won,
                      "win_rate": ratio(tally.won, tally.won + tally.lost), "lost_value": _money_map(tally.lost_value),
@@ -276,7 +269,6 @@ def loss_reasons(items_by_month: Mapping[str, Iterable[Mapping[str, Any]]], star
     segment_rows.sort(key=lambda r: (-r["lost"], -r["won"], r["segment"] is None, r["segment"] or ""))
     return {
         "from": str(start), "to": str(end), "by": by,
-        "filters": {name: filters.get(name) for name in ("owner", "industry", "product")},
         "totals": {"lost": totals.lost, "won": totals.won, "win_rate": ratio(totals.won, totals.won + totals.lost),
                    "lost_value": _money_map(totals.lost_value), "won_value": _money_map(totals.won_value)},
         "reasons": totals.reason_rows(),

@@ -112,9 +112,21 @@ def diff(new: Contributions, old: Contributions) -> Contributions:
 
 
 # -- deals (state-based)
-def cube_key(status: str, reason: str, owner: str, industry: str, product: str, currency: str) -> str:
+# The won/lost totals are kept once per segment dimension ("all": no segment), each a rollup over one dimension: a
+# closed deal is counted in one cell of each. A month then holds at most (reasons + 1) x (1 + owners + industries +
+# products) x currencies cells, however many deals were closed: a cube over all dimensions at once would hold about
+# as many cells as deals (each deal its own combination), and reading it would be reading the deals.
+LOSS_DIMENSIONS = ("all", "industry", "owner", "product")
+
+
+def rollup_key(dimension: str, status: str, reason: str, segment: str, currency: str) -> str:
     """The sk of a DEALS# cell: its dimensions as a compact JSON list ("" = not given)."""
-    return json.dumps([status, reason, owner, industry, product, currency], ensure_ascii=False, separators=(",", ":"))
+    return json.dumps([dimension, status, reason, segment, currency], ensure_ascii=False, separators=(",", ":"))
+
+
+def rollup_prefix(dimension: str) -> str:
+    """The sk prefix of one dimension's cells (what a report for that segment reads)."""
+    return rollup_key(dimension, "", "", "", "").split(",", 1)[0] + ","
 
 
 def _within(started_at: datetime, at: datetime, days: int) -> bool:
@@ -132,15 +144,16 @@ def deal_contributions(deal: Deal | None, timezone: str, attribution_days: int) 
     cells: Contributions = {}
     if deal is None:
         return cells
-    # (1) the won/lost cube, in the month the deal was closed
+    # (1) the won/lost rollups (one cell per dimension), in the month the deal was closed
     if deal.status in (DealStatus.WON, DealStatus.LOST):
         closed = deal.closed_at or deal.updated_at
-        dims = {"status": deal.status.value,
-                "reason": (deal.loss_reason or "") if deal.status == DealStatus.LOST else "",
-                "owner": deal.owner, "industry": deal.industry or "", "product": deal.product or "",
-                "currency": deal.currency}
-        _accumulate(cells, (f"DEALS#{month_of(closed, timezone)}", cube_key(**dims)),
-                    {"n": 1, "value": deal.value}, dims)
+        reason = (deal.loss_reason or "") if deal.status == DealStatus.LOST else ""
+        segments = {"all": "", "industry": deal.industry or "", "owner": deal.owner, "product": deal.product or ""}
+        for dimension in LOSS_DIMENSIONS:
+            dims = {"dimension": dimension, "status": deal.status.value, "reason": reason,
+                    "segment": segments[dimension], "currency": deal.currency}
+            _accumulate(cells, (f"DEALS#{month_of(closed, timezone)}", rollup_key(**dims)),
+                        {"n": 1, "value": deal.value}, dims)
     # (2) every pass through the dead-deal reactivation, in the month it started
     for enrolment in _enrolments(deal):
         numbers: dict[str, Number] = {"enrolled": 1}

@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from crm_automation.domain import report_views as views
+from crm_automation.domain.reports import rollup_prefix
 from crm_automation.errors import InvalidRequestError
 from crm_automation.services.runtime import Runtime
 
@@ -20,19 +21,18 @@ def _months(rt: Runtime, month_from: str | None, month_to: str | None) -> tuple[
     return views.month_range(month_from, month_to, rt.clock.now(), rt.settings.timezone)
 
 
-def loss_reasons(rt: Runtime, month_from: str | None = None, month_to: str | None = None, by: str | None = None,
-                 filters: dict[str, str | None] | None = None) -> dict[str, Any]:
+def loss_reasons(rt: Runtime, month_from: str | None = None, month_to: str | None = None,
+                 by: str | None = None) -> dict[str, Any]:
     """Lost deals by reason (counts, shares, value per currency), overall and per segment, with won deals and the
-    win rate; `filters` (owner, industry, product) keep only the deals with that exact value."""
+    win rate. Reads only the rollup of the segment's dimension (`all` for month and none) in each month."""
     try:
         start, end = _months(rt, month_from, month_to)
         segment = views.parse_by(by)
-        wanted = {name: views.parse_filter((filters or {}).get(name), name)
-                  for name in ("owner", "industry", "product")}
     except views.ReportParameterError as error:
         raise InvalidRequestError(str(error)) from error
-    items = {str(month): rt.store.reports.partition(f"DEALS#{month}") for month in views.months(start, end)}
-    return views.loss_reasons(items, start, end, segment, wanted, rt.settings.currency)
+    prefix = rollup_prefix(views.dimension_of(segment))
+    items = {str(month): rt.store.reports.partition(f"DEALS#{month}", prefix) for month in views.months(start, end)}
+    return views.loss_reasons(items, start, end, segment, rt.settings.currency)
 
 
 def retention(rt: Runtime, period: str | None = None) -> dict[str, Any]:
