@@ -77,12 +77,30 @@ class _CopyProxy:
 
         keys = getattr(_state, "keys", None)
         if isinstance(value, Table) and keys is not None and value.name in keys:
-            return _snapshot(value, keys[value.name])
+            # moto takes the backup once per transaction *item*, all before the first write: one snapshot per table
+            # serves them all (a purchase's 9 items on one table would otherwise copy its item map 9 times)
+            snapshots = _state.snapshots
+            if value.name not in snapshots:
+                snapshots[value.name] = _snapshot(value, keys[value.name])
+            return snapshots[value.name]
         return _copy.deepcopy(value, memo)
 
 
+def _untracked(obj: Any) -> Any:
+    """Forget a copy in moto's model registry: moto's BaseModel.__new__ appends every instance, copies included, to
+    its class's `instances_tracked` list for good, so each snapshot (with its copy of the table's item map) would
+    stay in memory for the life of the process: gigabytes after a few thousand transactions on a large table."""
+    tracked = getattr(type(obj), "instances_tracked", None)
+    if tracked:
+        for index in range(len(tracked) - 1, max(len(tracked) - 64, 0) - 1, -1):
+            if tracked[index] is obj:
+                del tracked[index]
+                break
+    return obj
+
+
 def _snapshot(table: Any, keys: list[tuple[Any, Any]]) -> Any:
-    clone = _copy.copy(table)
+    clone = _untracked(_copy.copy(table))
     items = _copy.copy(table.items)  # keeps the defaultdict's factory
     for hash_value, range_value in keys:
         if hash_value not in items:
@@ -90,13 +108,13 @@ def _snapshot(table: Any, keys: list[tuple[Any, Any]]) -> Any:
         if table.range_key_attr:
             inner = dict(items[hash_value])
             if range_value in inner:
-                inner[range_value] = _copy.deepcopy(inner[range_value])
+                inner[range_value] = _untracked(_copy.deepcopy(inner[range_value]))
             items[hash_value] = inner
         else:
-            items[hash_value] = _copy.deepcopy(items[hash_value])
+            items[hash_value] = _untracked(_copy.deepcopy(items[hash_value]))
     clone.items = items
     if table.stream_shard is not None:
-        shard = _copy.copy(table.stream_shard)
+        shard = _untracked(_copy.copy(table.stream_shard))
         shard.items = list(table.stream_shard.items)
         shard.table = clone
         clone.stream_shard = shard
@@ -277,6 +295,7 @@ def install() -> None:
 
     def _transact(self: Any, transact_items: list[dict[str, Any]]) -> None:
         _state.keys = _keys_by_table(self, transact_items)
+        _state.snapshots = {}
         names = {next(iter(entry.values())).get("TableName") for entry in transact_items}
         shards = {name: (table.stream_shard, len(table.stream_shard.items)) for name, table in self.tables.items()
                   if name in names and table.stream_shard is not None}
@@ -295,6 +314,7 @@ def install() -> None:
             raise
         finally:
             _state.keys = None
+            _state.snapshots = {}
 
     models.copy = _CopyProxy()  # type: ignore[assignment]
     models.DynamoDBBackend.transact_write_items = transact_write_items  # type: ignore[method-assign]
