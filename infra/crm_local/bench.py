@@ -16,6 +16,9 @@ the daily scan function runs from its ScheduleV2 event on the emulated template,
 before the stream consumers start reading (LATEST), as an import before go-live would be. Without the sparse index the
 same question is a filtered Scan, which reads every item (ratio 1.0).
 
+reports (crm_local.bench_reports; `python -m crm_local.bench reports` runs only these): items read by the loss-reasons
+and retention reports from the running totals, relative to computing the same figures from the tables.
+
 campaigns (crm_local.bench_campaigns, last; `python -m crm_local.bench campaigns` runs only these): the send path's
 CPU per recipient relative to a bare SESv2 send loop, and a 1,000,000-recipient campaign on a virtual clock
 relative to N / send rate.
@@ -41,7 +44,7 @@ from rich.table import Table
 from crm_automation.adapters import dynamodb
 from crm_automation.domain.models import Contact, Deal, DealReactivation, DealStatus, InactivityState
 from crm_automation.settings import Settings
-from crm_local import LocalCloud, bench_campaigns
+from crm_local import LocalCloud, bench_campaigns, bench_reports
 
 ROOT = Path(__file__).resolve().parents[2]
 NOW = datetime(2026, 3, 2, 5, 0, tzinfo=UTC)  # 06:00 in Prague: the daily run
@@ -221,17 +224,21 @@ def bench_escalation(escalations: int, unrelated: int, console: Console) -> dict
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("only", nargs="?", choices=["campaigns"], help="run only these benchmarks")
+    parser.add_argument("only", nargs="?", choices=["campaigns", "reports"], help="run only these benchmarks")
     parser.add_argument("--contacts", type=int, default=100_000)
     parser.add_argument("--due-share", type=float, default=0.01)
     parser.add_argument("--deals", type=int, default=50_000)
     parser.add_argument("--escalations", type=int, default=100)
     parser.add_argument("--unrelated-updates", type=int, default=1000)
     bench_campaigns.add_arguments(parser)
+    bench_reports.add_arguments(parser)
     args = parser.parse_args()
     console = Console(width=max(Console().width, 140))
     if args.only == "campaigns":
         bench_campaigns.run(args, console)
+        return
+    if args.only == "reports":
+        bench_reports.run(args, console)
         return
     e = bench_escalation(args.escalations, args.unrelated_updates, console)
     table = Table(title="Dissatisfaction escalation on the local emulation over HTTP (one run)")
@@ -270,6 +277,7 @@ def main() -> None:
                   "Scan, which reads every item: ratio 1.0.")
     if r["ratio"] > 0.02:
         raise SystemExit(f"read ratio {r['ratio']:.4f} exceeds the 0.02 goal")
+    bench_reports.run(args, console)
     bench_campaigns.run(args, console)
 
 
