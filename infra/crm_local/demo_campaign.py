@@ -111,11 +111,11 @@ def print_campaign_report(result: dict[str, Any], console: Console) -> None:
 
     progress = result["final"]["progress"]
     table = Table(title="Kampaň win-back – výsledek", title_justify="left")
-    for column in ("Stav", "Odesláno", "Vynecháno", "Chyby", "Čeká", "Otevřeno", "Kliknuto", "Bounce", "Odhlášeno"):
+    for column in ("Stav", "Odesláno", "Vynecháno", "Chyby", "Čeká", "Doručeno", "Otevřeli", "Klikli", "Bounce",
+                   "Odhlášeno"):
         table.add_column(column, justify="right")
-    table.add_row(result["final"]["status"], str(progress["sent"]), str(progress["suppressed"]),
-                  str(progress["failed"]), str(progress["waiting"]), str(progress["opens"]), str(progress["clicks"]),
-                  str(progress["bounced"]), str(progress["unsubscribed"]))
+    table.add_row(result["final"]["status"], *(str(progress[key]) for key in (
+        "sent", "suppressed", "failed", "waiting", "delivered", "opened", "clicked", "bounced", "unsubscribed")))
     console.print(table)
     unsubscribe = result["unsubscribe"]
     console.print(f"Odhlášení: {unsubscribe['file']}  List-Unsubscribe-Post: {unsubscribe['post_header']}  "
