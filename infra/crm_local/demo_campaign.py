@@ -17,15 +17,10 @@ from rich.table import Table
 
 from crm_automation.labels import DEFAULT_LABELS
 from crm_local import sample_data
+from crm_local.http import ok as _ok
 
 SEGMENT = f'lifecycle = former_customer and deal_loss_reason "{sample_data.WINBACK_LOSS_REASON}"'
 WINDOW_OPENS = datetime(2026, 7, 1, 6, 15, tzinfo=UTC)  # Wednesday 1 July, 08:15 in Prague
-
-
-def _ok(response: Any, what: str) -> Any:
-    if response.status >= 300:
-        raise RuntimeError(f"{what} failed: {response.status} {response.body}")
-    return response.json() if response.body.startswith(("{", "[")) else response.body
 
 
 def reason_label(reason: str) -> str:

@@ -22,6 +22,7 @@ from rich.console import Console
 from rich.table import Table
 
 from crm_automation.domain.leads import sign
+from crm_local.http import ok as _ok
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE_FORM = ROOT / "docs" / "forms" / "kontakt.html"
@@ -33,12 +34,6 @@ CHAT_LEAD = {"email": "michal.urban@stavby-urban.cz", "first_name": "Michal", "l
              "phone": "+420 731 222 909", "company": "Stavby Urban"}
 ERASED_ARRIVING = "Roman.Fiala@example.cz"  # on the imported erasure list (sample_data.ERASED_ADDRESSES)
 LEAD_EVENTS = ("lead.captured", "lead.qualified", "consent.changed", "contact.erased")
-
-
-def _ok(response: Any, what: str) -> Any:
-    if response.status >= 400:
-        raise RuntimeError(f"{what} failed: {response.status} {response.body}")
-    return response.json() if response.text.startswith(("{", "[")) else response.text
 
 
 class _FormFields(HTMLParser):

@@ -9,23 +9,18 @@ emulation's HTTP API served on a local port, as `crm reports html` would do agai
 
 from __future__ import annotations
 
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 
+from crm_cli.i18n import money, money_map, rate
 from crm_local import sample_data
+from crm_local.http import ok as _ok
 
 MONTH_FROM, MONTH_TO = "2025-08", "2026-07"  # the last twelve months (the demo ends on 1 July 2026)
 RETENTION_PERIOD = "2026"
 REPORT_FILE = "report.html"
-
-
-def _ok(response: Any, what: str) -> Any:
-    if response.status >= 300:
-        raise RuntimeError(f"{what} failed: {response.status} {response.body}")
-    return response.json()
 
 
 def load_late(cloud: Any, crm: sample_data.SampleCrm) -> dict[str, int]:
@@ -71,21 +66,6 @@ def run_reports_story(cloud: Any, note: Any, crm: sample_data.SampleCrm) -> dict
 # ---------------------------------------------------------------- the printed summary
 
 
-def _pct(value: float | None) -> str:
-    return "–" if value is None else f"{value * 100:.1f} %".replace(".", ",")
-
-
-def _czk(value: str | None) -> str:
-    if value is None:
-        return "–"
-    return f"{Decimal(value):,.0f} Kč".replace(",", "\u00a0")
-
-
-def _money(values: dict[str, str] | None) -> str:
-    return " + ".join(f"{Decimal(v):,.0f} {'Kč' if currency == 'CZK' else currency}".replace(",", "\u00a0")
-                      for currency, v in sorted((values or {}).items())) or "0 Kč"
-
-
 def summary_lines(reports: dict[str, Any]) -> list[str]:
     """The key figures in Czech, one line each."""
     loss, retention = reports["loss"], reports["retention"]
@@ -95,32 +75,33 @@ def summary_lines(reports: dict[str, Any]) -> list[str]:
     if named:
         top = named[0]
         lines.append(f"Nejčastější důvod ztráty ({loss['from']} až {loss['to']}): „{top['reason']}“ – {top['lost']} "
-                     f"z {totals['lost']} prohraných obchodů ({_pct(top['share'])}), {_money(top['value'])}")
-    lines.append(f"Obchody: vyhráno {totals['won']}, prohráno {totals['lost']}, úspěšnost {_pct(totals['win_rate'])}")
+                     f"z {totals['lost']} prohraných obchodů ({rate(top['share'])}), {money_map(top['value'])}")
+    lines.append(f"Obchody: vyhráno {totals['won']}, prohráno {totals['lost']}, úspěšnost {rate(totals['win_rate'])}")
     segments = [s for s in loss["segments"] if s["segment"] and s["lost"]]
     if segments:
         worst = segments[0]
         lines.append(f"Nejvíc ztrát v oboru {worst['segment']}: {worst['lost']} prohraných, úspěšnost "
-                     f"{_pct(worst['win_rate'])}")
+                     f"{rate(worst['win_rate'])}")
     lines.append(f"Retence {retention['period']}: {retention['retained_customers']} z {retention['customers']} "
-                 f"zákazníků nakoupilo 3× a víc ({_pct(retention['retention_rate'])}); opakovaně nakoupilo "
-                 f"{retention['returning_customers']} ({_pct(retention['repeat_rate'])})")
-    lines.append(f"Průměrná objednávka: jednorázoví zákazníci {_czk(retention['aov_one_time'])}, vracející se "
-                 f"{_czk(retention['aov_returning'])}; průměrný odstup nákupů "
+                 f"zákazníků nakoupilo 3× a víc ({rate(retention['retention_rate'])}); opakovaně nakoupilo "
+                 f"{retention['returning_customers']} ({rate(retention['repeat_rate'])})")
+    currency = retention["currency"]
+    lines.append(f"Průměrná objednávka: jednorázoví zákazníci {money(retention['aov_one_time'], currency)}, "
+                 f"vracející se {money(retention['aov_returning'], currency)}; průměrný odstup nákupů "
                  + ("–" if retention["avg_gap_days"] is None else f"{retention['avg_gap_days']:.0f} dní"))
     flows = {w["workflow"]: w for w in reports["workflows"]["workflows"]}
     inactivity, reactivation = flows.get("inactivity") or {}, flows.get("deal_reactivation") or {}
     lines.append(f"Flow neaktivity: zařazeno {inactivity.get('enrolled')}, e-mailů {inactivity.get('emails_sent')}, "
                  f"reakcí {inactivity.get('reactions')}, nových obchodů {inactivity.get('new_deals')} "
-                 f"({_money(inactivity.get('new_deal_value'))})")
+                 f"({money_map(inactivity.get('new_deal_value'))})")
     lines.append(f"Reaktivace obchodů: {reactivation.get('enrolled')} průchodů, reakcí "
                  f"{reactivation.get('reactions')}, vyhraných obchodů {reactivation.get('won_deals')} "
-                 f"({_money(reactivation.get('won_value'))})")
+                 f"({money_map(reactivation.get('won_value'))})")
     for campaign in reports["campaigns"]["campaigns"]:
         if campaign["sent"]:
             rates = campaign["rates"]
             lines.append(f"Kampaň „{campaign['name']}“: odesláno {campaign['sent']}, doručeno {campaign['delivered']}, "
-                         f"otevřelo {campaign['opened']} ({_pct(rates['open'])} doručených), kliklo "
+                         f"otevřelo {campaign['opened']} ({rate(rates['open'])} doručených), kliklo "
                          f"{campaign['clicked']}, vynecháno {campaign['suppressed_total']}")
     return lines
 

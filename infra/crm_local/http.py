@@ -60,6 +60,13 @@ class HttpResponse(NamedTuple):
         return self.body.decode() if isinstance(self.body, bytes) else self.body
 
 
+def ok(response: HttpResponse, what: str) -> Any:
+    """The demos' check of an API answer: the JSON (or the text, for a page), or RuntimeError naming `what`."""
+    if response.status >= 400:
+        raise RuntimeError(f"{what} failed: {response.status} {response.body}")
+    return response.json() if response.text.startswith(("{", "[")) else response.text
+
+
 @dataclass(frozen=True)
 class Route:
     function: str  # logical id
